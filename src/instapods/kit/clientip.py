@@ -1,0 +1,40 @@
+"""The client's IP address, trusting `X-Forwarded-For` only from configured proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse(value: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
+    return any(address.version == net.version and address in net for net in proxies)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
+    """Walk `X-Forwarded-For` from the right, past trusted proxies, to the first real client.
+
+    A peer that is not a trusted proxy is the client, whatever header it sends.
+    """
+    address = _parse(peer or "")
+    if address is None:
+        return peer or "unknown"
+    if not forwarded_for or not _trusted(address, proxies):
+        return str(address)
+    for hop in reversed(forwarded_for.split(",")):
+        hop_address = _parse(hop)
+        if hop_address is None:
+            break
+        address = hop_address
+        if not _trusted(address, proxies):
+            break
+    return str(address)

@@ -1,0 +1,98 @@
+"""The running platform's shared parts, built once at start-up from the settings."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from instapods import db
+from instapods.catalog.runtimes import Runtime, detect
+from instapods.config import Settings
+from instapods.kit.clock import utcnow
+from instapods.kit.ids import new_id
+from instapods.kit.mail import Mailer, OutboxMailer, SmtpMailer
+from instapods.kit.postman import Postman
+from instapods.kit.ratelimit import RateLimiter
+from instapods.models import Server
+
+log = logging.getLogger("instapods")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    postman: Postman
+    limiter: RateLimiter
+    runtimes: dict[str, Runtime]
+    server: Server
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.resolved_public_url
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            use_tls=settings.smtp_tls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    return OutboxMailer(settings.outbox_dir, settings.smtp_from)
+
+
+async def register_server(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> Server:
+    """Find or create this machine's row, so pods and regions can refer to a stable id."""
+    name = settings.server_name or socket.gethostname().split(".")[0][:64] or "local"
+    async with sessions() as session, session.begin():
+        server = await session.scalar(select(Server).where(Server.name == name))
+        if server is None:
+            server = Server(id=new_id("srv"), name=name, region=settings.region)
+            session.add(server)
+        server.region = settings.region
+        server.capacity = settings.max_pods
+        server.status = "online"
+        server.last_seen_at = utcnow()
+    return server
+
+
+async def start_platform(settings: Settings) -> Platform:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.create_engine(settings.resolved_database_url)
+    await db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    return Platform(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        postman=Postman(build_mailer(settings)),
+        limiter=RateLimiter(settings.rate_limits, settings.redis_url, settings.redis_prefix),
+        runtimes=await detect(),
+        server=await register_server(sessions, settings),
+    )
+
+
+async def stop_platform(platform: Platform) -> None:
+    await platform.postman.drain()
+    await platform.engine.dispose()
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]

@@ -1,0 +1,37 @@
+"""The rate-limit dependency: `Depends(rate_limited("login"))` on an endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+
+from instapods.errors import RateLimited
+from instapods.kit.clientip import client_ip
+from instapods.platform import Platform, get_platform
+
+
+def request_ip(request: Request) -> str:
+    platform = get_platform(request)
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-for")
+    return client_ip(peer, forwarded, platform.settings.trusted_proxies)
+
+
+def rate_limited(name: str) -> Callable[[Request, Response], Awaitable[None]]:
+    """Count this request against the named limit for the client's IP; 429 once it is spent."""
+
+    async def dependency(request: Request, response: Response) -> None:
+        platform: Platform = get_platform(request)
+        verdict = await platform.limiter.hit(name, request_ip(request))
+        headers = {
+            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Remaining": str(verdict.remaining),
+        }
+        request.state.rate_limit_headers = headers  # errors carry them too
+        if not verdict.allowed:
+            headers["Retry-After"] = str(verdict.retry_after)
+            raise RateLimited(headers=headers)
+        response.headers.update(headers)
+
+    return dependency

@@ -1,0 +1,116 @@
+"""`instapods server`: one process that starts its components in order and stops them in reverse.
+
+Today the only component is the API server; the edge, the SSH gateway and the workers join
+the same list. Each component starts (raising if it cannot) and stops cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from typing import Protocol
+
+import uvicorn
+
+from instapods.app import create_app
+from instapods.config import Settings
+
+log = logging.getLogger("instapods")
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self) -> None:
+        """Start and return once the component is serving; raise if it cannot."""
+
+    async def stop(self) -> None:
+        """Stop gracefully; safe to call on a component that failed to start."""
+
+    async def wait(self) -> None:
+        """Return when the component stops on its own (which stops the whole server)."""
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the supervisor owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ApiServer:
+    """The control plane's HTTP API, served by uvicorn inside this event loop."""
+
+    name = "api"
+
+    def __init__(self, settings: Settings) -> None:
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="on",
+            proxy_headers=False,
+            server_header=False,
+        )
+        self.server = _Uvicorn(config)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                await self.task  # re-raise why it could not start
+                raise RuntimeError("the API server stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+    async def wait(self) -> None:
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+
+async def serve(components: list[Component]) -> int:
+    """Run the components until a signal or until one of them stops; return an exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Component] = []
+    code = 0
+    try:
+        for component in components:
+            await component.start()
+            started.append(component)
+            log.info("%s started", component.name)
+        waiters = [asyncio.create_task(c.wait()) for c in started]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        if stopper not in done:
+            log.error("a component stopped on its own; shutting down")
+            code = 1
+        for task in [stopper, *waiters]:
+            task.cancel()
+    except Exception:
+        log.exception("start-up failed")
+        code = 1
+    finally:
+        for component in reversed(started):
+            await component.stop()
+            log.info("%s stopped", component.name)
+    return code
+
+
+def run_server(settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return asyncio.run(serve([ApiServer(settings)]))
