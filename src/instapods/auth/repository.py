@@ -18,8 +18,16 @@ async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
 
 
-async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
-    return await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+async def token_with_user(session: AsyncSession, token_hash: str) -> tuple[ApiToken, User] | None:
+    """The token with this hash and its user, in one query (it runs on every request)."""
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 async def revoke_user_tokens(session: AsyncSession, user_id: str, now: datetime) -> None:

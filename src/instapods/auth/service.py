@@ -125,13 +125,11 @@ async def login(
 
 async def authenticate(session: AsyncSession, secret: str) -> Session:
     """The session a bearer token or cookie stands for; 401 if unknown, revoked or expired."""
-    token = await repository.token_by_hash(session, crypto.hash_token(secret))
+    found = await repository.token_with_user(session, crypto.hash_token(secret))
     now = utcnow()
-    if token is None or token.revoked_at is not None or token.expires_at <= now:
+    if found is None or found[0].revoked_at is not None or found[0].expires_at <= now:
         raise Unauthorized("Invalid or expired token")
-    user = await repository.user_by_id(session, token.user_id)
-    if user is None:
-        raise Unauthorized("Invalid or expired token")
+    token, user = found
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now
     return Session(user, token)
