@@ -138,17 +138,21 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "unknown"))
 
 
+def _with_rate_limit_headers(request: Request, response: JSONResponse) -> JSONResponse:
+    """A rate-limited endpoint reports its counters on errors too (set by ratelimits.py)."""
+    for name, value in getattr(request.state, "rate_limit_headers", {}).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
-        response = error_response(exc)
-        for name, value in getattr(request.state, "rate_limit_headers", {}).items():
-            response.headers.setdefault(name, value)
-        return response
+        return _with_rate_limit_headers(request, error_response(exc))
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(translate_validation(exc))
+        return _with_rate_limit_headers(request, error_response(translate_validation(exc)))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -99,7 +99,7 @@ class RequestContext:
         limit = self.max_body if streamed else self.max_json
         length = _header(scope, b"content-length")
         if length is not None:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):  # '²'.isdigit() is True
                 raise BadRequest("The Content-Length header is not a number")
             if int(length) > limit:
                 raise _too_large(limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
@@ -14,8 +15,20 @@ from instapods.platform import Platform, get_platform
 def request_ip(request: Request) -> str:
     platform = get_platform(request)
     peer = request.client.host if request.client else None
-    forwarded = request.headers.get("x-forwarded-for")
+    # Every line, in order: a proxy may add a line of its own after the client's (RFC 9110 5.3).
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
     return client_ip(peer, forwarded, platform.settings.trusted_proxies)
+
+
+def limit_key(ip: str) -> str:
+    """The bucket of an address: IPv6 clients are limited per /64, the block one host gets."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return ip
 
 
 def rate_limited(name: str) -> Callable[[Request, Response], Awaitable[None]]:
@@ -23,7 +36,7 @@ def rate_limited(name: str) -> Callable[[Request, Response], Awaitable[None]]:
 
     async def dependency(request: Request, response: Response) -> None:
         platform: Platform = get_platform(request)
-        verdict = await platform.limiter.hit(name, request_ip(request))
+        verdict = await platform.limiter.hit(name, limit_key(request_ip(request)))
         headers = {
             "X-RateLimit-Limit": str(verdict.limit),
             "X-RateLimit-Remaining": str(verdict.remaining),

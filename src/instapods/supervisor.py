@@ -60,8 +60,14 @@ class ApiServer:
         self.server = _Uvicorn(config)
         self.task: asyncio.Task[None] | None = None
 
+    async def _serve(self) -> None:
+        try:
+            await self.server.serve()
+        except SystemExit as exc:  # uvicorn exits when it cannot bind; let the supervisor stop
+            raise RuntimeError(f"the API server could not start (exit code {exc.code})") from None
+
     async def start(self) -> None:
-        self.task = asyncio.create_task(self.server.serve())
+        self.task = asyncio.create_task(self._serve())
         while not self.server.started:
             if self.task.done():
                 await self.task  # re-raise why it could not start

@@ -46,6 +46,17 @@ async def email_token(session: AsyncSession, token_hash: str, purpose: str) -> E
     )
 
 
+async def use_email_token(session: AsyncSession, token_id: str, now: datetime) -> bool:
+    """Mark one token used unless a concurrent request did first (SQLite has no FOR UPDATE)."""
+    used = await session.scalar(
+        update(EmailToken)
+        .where(EmailToken.id == token_id, EmailToken.used_at.is_(None))
+        .values(used_at=now)
+        .returning(EmailToken.id)
+    )
+    return used is not None
+
+
 async def spend_email_tokens(
     session: AsyncSession, user_id: str, purpose: str, now: datetime
 ) -> None:

@@ -155,7 +155,8 @@ async def _spend(session: AsyncSession, secret: str, purpose: str, what: str) ->
     now = utcnow()
     if token is None or token.used_at is not None or token.expires_at <= now:
         raise BadRequest(f"This {what} link is invalid, used or expired")
-    token.used_at = now
+    if not await repository.use_email_token(session, token.id, now):
+        raise BadRequest(f"This {what} link is invalid, used or expired")
     user = await repository.user_by_id(session, token.user_id)
     if user is None:
         raise BadRequest(f"This {what} link is invalid, used or expired")

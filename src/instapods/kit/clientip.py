@@ -11,9 +11,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def _parse(value: str) -> Address | None:
     try:
-        return ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    # A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d; they must match IPv4 proxy ranges.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped or address
 
 
 def _trusted(address: Address, proxies: Sequence[Network]) -> bool:

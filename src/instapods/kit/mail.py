@@ -7,6 +7,7 @@ whole (temporary file, then rename) and logged, so a user can still verify and r
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import logging
 import os
 import tempfile
@@ -23,6 +24,10 @@ from instapods.kit.ids import new_id
 
 log = logging.getLogger("instapods.mail")
 
+# Body lines up to RFC 5322's 998 stay as written (7bit, not quoted-printable), so the link
+# in a mail, or in an outbox file read with `cat`, can be copied as it is.
+_POLICY = email.policy.default.clone(max_line_length=998)
+
 
 @dataclass(frozen=True)
 class Mail:
@@ -36,7 +41,7 @@ class Mailer(Protocol):
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["From"] = sender
     message["To"] = mail.to
     message["Subject"] = mail.subject

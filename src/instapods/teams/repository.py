@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instapods.kit.clock import utcnow
 from instapods.models import Invitation, Membership, Role, Team, User
+from instapods.teams.scope import TeamAccess, scoped
 
 
 async def teams_of(session: AsyncSession, user_id: str) -> list[tuple[Team, str, int]]:
@@ -24,7 +26,7 @@ async def teams_of(session: AsyncSession, user_id: str) -> list[tuple[Team, str,
         .where(Membership.user_id == user_id)
         .order_by(Team.personal.desc(), Team.created_at, Team.id)
     )
-    return [(team, role, members) for team, role, members in rows.tuples()]
+    return [(team, role, members) for team, role, members in rows.all()]
 
 
 async def member_count(session: AsyncSession, team_id: str) -> int:
@@ -41,11 +43,57 @@ async def members(session: AsyncSession, team_id: str) -> list[tuple[Membership,
         .where(Membership.team_id == team_id)
         .order_by(Membership.joined_at, User.email)
     )
-    return list(rows.tuples())
+    return [(membership, user) for membership, user in rows.all()]
 
 
 async def membership(session: AsyncSession, team_id: str, user_id: str) -> Membership | None:
     return await session.get(Membership, (team_id, user_id), with_for_update=True)
+
+
+async def lock_team(session: AsyncSession, team_id: str) -> None:
+    """Serialise changes to a team's members until the transaction ends.
+
+    A write, not SELECT FOR UPDATE: it locks the team's row on PostgreSQL and takes the
+    database's write lock on SQLite, which has no FOR UPDATE. Taken before any membership row
+    is read, so two owners leaving at once cannot both see the other one stay, and concurrent
+    changes queue instead of deadlocking.
+    """
+    await session.execute(update(Team).where(Team.id == team_id).values(updated_at=utcnow()))
+
+
+async def use_invitation(
+    session: AsyncSession, invitation_id: str, user_id: str, now: datetime
+) -> bool:
+    """Mark an invitation accepted unless a concurrent request accepted or revoked it first
+    (SQLite ignores the FOR UPDATE of `invitation_by_hash`)."""
+    used = await session.scalar(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(accepted_at=now, accepted_by=user_id)
+        .returning(Invitation.id)
+    )
+    return used is not None
+
+
+async def revoke_invitation(
+    session: AsyncSession, access: TeamAccess, invitation_id: str, now: datetime
+) -> bool:
+    """Revoke a pending invitation of this team, unless it was accepted or revoked meanwhile."""
+    statement = update(Invitation).where(
+        Invitation.id == invitation_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+    )
+    revoked = await session.scalar(
+        scoped(statement, Invitation.team_id, access)
+        .values(revoked_at=now)
+        .returning(Invitation.id)
+    )
+    return revoked is not None
 
 
 async def owner_count(session: AsyncSession, team_id: str) -> int:

@@ -7,11 +7,11 @@ a team the caller does not belong to, and any row of it, is `NotFound`, never `F
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Update, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import InstrumentedAttribute
 
 from instapods.errors import Forbidden, NotFound
 from instapods.models import Membership, Role, Team, User
@@ -36,10 +36,6 @@ class TeamAccess:
             raise Forbidden(
                 f"Your role ({self.role}) does not allow this in team {self.team.name!r}"
             )
-
-
-class TeamOwned(Protocol):
-    team_id: Mapped[str]
 
 
 Row = TypeVar("Row", bound=Any)
@@ -72,16 +68,21 @@ async def current_team(session: AsyncSession, user: User) -> TeamAccess:
     raise NotFound("You are not a member of any team")
 
 
-def scoped(statement: Select[Any], model: type[TeamOwned], access: TeamAccess) -> Select[Any]:
-    """Restrict a query on a team-owned table to the caller's team."""
-    return statement.where(model.team_id == access.team.id)
+Statement = TypeVar("Statement", Select[Any], Update)
+
+
+def scoped(
+    statement: Statement, team_id: InstrumentedAttribute[str], access: TeamAccess
+) -> Statement:
+    """Restrict a query or an update on a team-owned table (by its `team_id` column)."""
+    return statement.where(team_id == access.team.id)
 
 
 async def scoped_get(
     session: AsyncSession, model: type[Row], access: TeamAccess, message: str, **filters: object
 ) -> Row:
     """Fetch one team-owned row by column values, or raise NotFound with `message`."""
-    statement = scoped(select(model).filter_by(**filters), model, access)
+    statement = scoped(select(model).filter_by(**filters), model.team_id, access)
     row: Row | None = await session.scalar(statement)
     if row is None:
         raise NotFound(message)

@@ -17,9 +17,10 @@ from instapods.models import Invitation, Membership, Role, Team, User
 from instapods.platform import Platform
 from instapods.teams import mails, repository
 from instapods.teams.permissions import Permission, can_assign
-from instapods.teams.scope import TeamAccess, scoped_get, team_access
+from instapods.teams.scope import TeamAccess, team_access
 
 PERSONAL_TEAM_NAME = "Personal"
+INVALID_INVITATION = "This invitation is invalid, used, revoked or expired"
 
 
 @dataclass(frozen=True)
@@ -132,26 +133,51 @@ async def _keep_an_owner(session: AsyncSession, membership: Membership) -> None:
         raise Conflict("A team must keep at least one owner")
 
 
+async def _locked(session: AsyncSession, user: User, team_id: str) -> TeamAccess:
+    """Access to a team whose memberships this transaction alone may change from now on.
+
+    Outsiders get their 404 before anything is written; the role is read again once the
+    lock is held, so a caller demoted a moment ago acts with their new role.
+    """
+    access = await team_access(session, user, team_id)
+    await repository.lock_team(session, access.team.id)
+    return await team_access(session, user, team_id)
+
+
+async def _refuse_personal_owner(
+    session: AsyncSession, team_id: str, user_id: str, message: str
+) -> User:
+    member = await users.user_by_id(session, user_id)
+    assert member is not None  # the membership's foreign key guarantees it
+    if member.personal_team_id == team_id:
+        raise BadRequest(message)
+    return member
+
+
 async def change_role(
     session: AsyncSession, user: User, team_id: str, user_id: str, role: Role
 ) -> tuple[Membership, User]:
-    access = await team_access(session, user, team_id)
+    access = await _locked(session, user, team_id)
     _require_assign(access, role)
     membership = await _target(session, access, user_id)
     _require_assign(access, Role(membership.role))
+    member = await _refuse_personal_owner(
+        session, access.team.id, user_id, "The owner of a personal team keeps the owner role"
+    )
     if role != Role.OWNER:
         await _keep_an_owner(session, membership)
     membership.role = role
-    member = await users.user_by_id(session, user_id)
-    assert member is not None  # the membership's foreign key guarantees it
     return membership, member
 
 
 async def remove_member(session: AsyncSession, user: User, team_id: str, user_id: str) -> None:
-    access = await team_access(session, user, team_id)
+    access = await _locked(session, user, team_id)
     membership = await _target(session, access, user_id)
     if user_id != user.id:
         _require_assign(access, Role(membership.role))
+    await _refuse_personal_owner(
+        session, access.team.id, user_id, "Nobody can leave or be removed from their personal team"
+    )
     await _keep_an_owner(session, membership)
     await session.delete(membership)
     await repository.reset_current_team(session, access.team.id, user_id)
@@ -204,16 +230,8 @@ async def revoke_invitation(
 ) -> None:
     access = await team_access(session, user, team_id)
     access.require(Permission.MANAGE_MEMBERS)
-    invitation = await scoped_get(
-        session,
-        Invitation,
-        access,
-        "Invitation not found",
-        id=invitation_id,
-        accepted_at=None,
-        revoked_at=None,
-    )
-    invitation.revoked_at = utcnow()
+    if not await repository.revoke_invitation(session, access, invitation_id, utcnow()):
+        raise NotFound("Invitation not found")
 
 
 async def accept_invitation(session: AsyncSession, user: User, secret: str) -> TeamView:
@@ -225,11 +243,11 @@ async def accept_invitation(session: AsyncSession, user: User, secret: str) -> T
         or invitation.revoked_at
         or invitation.expires_at <= now
     ):
-        raise BadRequest("This invitation is invalid, used, revoked or expired")
+        raise BadRequest(INVALID_INVITATION)
     if invitation.email != user.email:
         raise Forbidden("This invitation was sent to another email address")
-    invitation.accepted_at = now
-    invitation.accepted_by = user.id
+    if not await repository.use_invitation(session, invitation.id, user.id, now):
+        raise BadRequest(INVALID_INVITATION)
     if await repository.membership(session, invitation.team_id, user.id) is None:
         session.add(Membership(team_id=invitation.team_id, user_id=user.id, role=invitation.role))
         await session.flush()
