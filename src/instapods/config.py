@@ -86,11 +86,21 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
 
     plans: list[PlanConfig] = Field(default_factory=lambda: list(DEFAULT_PLANS))
+    runtime: str = "sandbox"
+    pods_dir: Path | None = None  # default DATA_DIR/pods; must be searchable by pod users
+    pod_network: str = "10.250.0.0/16"
+    pod_uid_base: int = Field(default=200_000, ge=1000)
+    pod_read_only_paths: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    pod_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    pod_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     max_json_body_bytes: int = 1024 * 1024
     max_body_bytes: int = 33 * 1024 * 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator(
+        "trusted_proxies", "pod_read_only_paths", "pod_allowed_networks", mode="before"
+    )
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
@@ -113,6 +123,10 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://localhost:{self.port}"
+
+    @property
+    def resolved_pods_dir(self) -> Path:
+        return (self.pods_dir or self.data_dir / "pods").resolve()
 
     @property
     def outbox_dir(self) -> Path:

@@ -14,16 +14,16 @@ class Completed:
     stderr: str
 
 
-async def run(argv: Sequence[str], timeout: float = 10.0) -> Completed:
+async def run(argv: Sequence[str], timeout: float = 10.0, stdin: bytes | None = None) -> Completed:
     """Run `argv` and collect its output; raises TimeoutError (after killing it) or OSError."""
     process = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout)
     except TimeoutError:
         process.kill()
         await process.wait()

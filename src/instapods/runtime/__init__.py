@@ -1,0 +1,1 @@
+"""The runtime layer: the only code that touches processes, namespaces, cgroups and mounts."""
