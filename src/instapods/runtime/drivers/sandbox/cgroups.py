@@ -44,16 +44,14 @@ class PodCgroup:
     version: int
 
     @classmethod
-    def plan(cls, pod_id: str) -> PodCgroup:
+    def plan(cls, group: str, pod_id: str) -> PodCgroup:
+        """Where pod `pod_id` of installation `group` gets its cgroup, seen from here."""
         if version() == 2:
-            base = ROOT / _own_path("").lstrip("/")
-            # v2 forbids processes in inner nodes: pods go beside us, under our parent.
-            parent = base.parent if base != ROOT else ROOT
-            return cls({"unified": str(parent / "instapods" / pod_id)}, 2)
+            return cls({"unified": str(_v2_parent() / group / pod_id)}, 2)
         paths = {}
         for controller in V1_CONTROLLERS:
             base = ROOT / controller / _own_path(controller).lstrip("/")
-            paths[controller] = str(base / "instapods" / pod_id)
+            paths[controller] = str(base / group / pod_id)
         return cls(paths, 1)
 
     def create(self) -> None:
@@ -181,13 +179,18 @@ def _read_int(path: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def owned_pods(cgroup_version: int | None = None) -> list[str]:
-    """Pod ids that have a cgroup under our base (to find orphans)."""
-    ver = cgroup_version or version()
-    if ver == 2:
-        base = (ROOT / _own_path("").lstrip("/")).parent / "instapods"
+def _v2_parent() -> Path:
+    # v2 forbids processes in inner nodes: pods go beside us, under our parent.
+    base = ROOT / _own_path("").lstrip("/")
+    return base.parent if base != ROOT else ROOT
+
+
+def owned_pods(group: str) -> list[str]:
+    """Pod ids of installation `group` that have a cgroup (to find orphans)."""
+    if version() == 2:
+        base = _v2_parent() / group
     else:
-        base = ROOT / "pids" / _own_path("pids").lstrip("/") / "instapods"
+        base = ROOT / "pids" / _own_path("pids").lstrip("/") / group
     try:
         return sorted(entry.name for entry in base.iterdir() if entry.is_dir())
     except FileNotFoundError:

@@ -8,6 +8,7 @@ logs), a network namespace `ipod-<slot>`, a cgroup, and the processes in them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -107,6 +108,8 @@ class SandboxDriver(Driver):
         ready_timeout: float = 30.0,
     ) -> None:
         self.root = root
+        # Cgroups of this installation (one per pods directory) live apart from any other's.
+        self.group = "instapods-" + hashlib.sha256(str(root).encode()).hexdigest()[:10]
         self.pod_network = pod_network
         self.uid_base = uid_base
         self.extra_ro = tuple(extra_ro)
@@ -146,7 +149,7 @@ class SandboxDriver(Driver):
         pod = self.pods.get(spec.id)
         if pod is None:
             root = self.root / spec.id
-            cgroup = _load_cgroup(root) or PodCgroup.plan(spec.id)
+            cgroup = _load_cgroup(root) or PodCgroup.plan(self.group, spec.id)
             pod = HostPod(
                 id=spec.id, slot=spec.slot, uid=self.uid_base + spec.slot, root=root,
                 cgroup=cgroup, net=PodNetwork.for_slot(self.pod_network, spec.slot),
@@ -379,13 +382,9 @@ class SandboxDriver(Driver):
                 if entry.is_dir() and entry.name not in wanted:
                     await self.destroy(entry.name)
                     destroyed.append(entry.name)
-        slots = {spec.slot for spec in wanted.values()}
-        for slot in network.netns_slots():
-            if slot not in slots:
-                await PodNetwork.for_slot(self.pod_network, slot).delete()
-        for pod_id in cgroups.owned_pods():
+        for pod_id in cgroups.owned_pods(self.group):
             if pod_id not in wanted:
-                await asyncio.to_thread(PodCgroup.plan(pod_id).remove)
+                await asyncio.to_thread(PodCgroup.plan(self.group, pod_id).remove)
         return destroyed
 
     def events(self) -> list[RuntimeEvent]:
@@ -550,7 +549,7 @@ def _load_cgroup(root: Path) -> PodCgroup | None:
 def _pod_from_disk(driver: SandboxDriver, root: Path) -> HostPod | None:
     if not root.exists():
         return None
-    cgroup = _load_cgroup(root) or PodCgroup.plan(root.name)
+    cgroup = _load_cgroup(root) or PodCgroup.plan(driver.group, root.name)
     slot_file = root / "slot"
     slot = int(slot_file.read_text()) if slot_file.exists() else 0
     net = PodNetwork.for_slot(driver.pod_network, slot) if slot else PodNetwork(0, "", "")

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from instapods.kit import procs
 from instapods.runtime.drivers.sandbox.host import may, must, write
 from instapods.runtime.errors import CapacityExceeded
 
@@ -126,16 +127,16 @@ async def connected_subnets() -> list[str]:
 
 def _rules(network: str, dns: Sequence[str], allowed: Sequence[str]) -> list[list[str]]:
     rules: list[list[str]] = [
-        ["-A", CHAIN_IN, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+        ["-A", CHAIN_IN, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
         ["-A", CHAIN_IN, "-j", "DROP"],
-        ["-A", CHAIN_OUT, "-o", "vp+", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+        ["-A", CHAIN_OUT, "-o", "vp+", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
          "-j", "ACCEPT"],
         ["-A", CHAIN_OUT, "-o", "vp+", "-j", "DROP"],
-        ["-A", CHAIN_OUT, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+        ["-A", CHAIN_OUT, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
     ]  # fmt: skip
     for server in dns:
         for proto in ("udp", "tcp"):
-            rules.append(["-A", CHAIN_OUT, "-d", server, "-p", proto, "--dport", "53",
+            rules.append(["-A", CHAIN_OUT, "-d", server, "-p", proto, "-m", proto, "--dport", "53",
                           "-j", "ACCEPT"])  # fmt: skip
     for destination in allowed:
         rules.append(["-A", CHAIN_OUT, "-d", destination, "-j", "ACCEPT"])
@@ -146,18 +147,26 @@ def _rules(network: str, dns: Sequence[str], allowed: Sequence[str]) -> list[lis
 
 
 async def install_firewall(network: str, dns: Sequence[str], allowed: Sequence[str] = ()) -> None:
-    """Create (or refresh) the host's pod rules. Idempotent; shared by every pod."""
-    for table, chain in (("filter", CHAIN_IN), ("filter", CHAIN_OUT), ("nat", CHAIN_NAT)):
-        await may(["iptables", "-w", "-t", table, "-N", chain])
-        await must(["iptables", "-w", "-t", table, "-F", chain])
+    """Create or refresh the host's pod rules, shared by every pod. Each table is replaced
+    atomically (iptables-restore), so there is no moment without rules; nothing is written
+    when the rules in place are already these."""
     rules = _rules(network, dns, allowed)
     accept_all = rules.pop()
     for subnet in await connected_subnets():
         rules.append(["-A", CHAIN_OUT, "-d", subnet, "-j", "REJECT"])
-    for rule in [*rules, accept_all]:
-        await must(["iptables", "-w", *rule])
-    await must(["iptables", "-w", "-t", "nat", "-A", CHAIN_NAT, "-s", network,
-                "!", "-d", network, "-j", "MASQUERADE"])  # fmt: skip
+    rules.append(accept_all)
+    nat = [["-A", CHAIN_NAT, "-s", network, "!", "-d", network, "-j", "MASQUERADE"]]
+    if await _current(CHAIN_OUT, "filter") != _listing(CHAIN_OUT, rules) or await _current(
+        CHAIN_NAT, "nat"
+    ) != _listing(CHAIN_NAT, nat):
+        restore = (
+            "*filter\n"
+            f":{CHAIN_IN} - [0:0]\n:{CHAIN_OUT} - [0:0]\n"
+            + "".join(" ".join(rule) + "\n" for rule in rules)
+            + "COMMIT\n*nat\n"
+            f":{CHAIN_NAT} - [0:0]\n" + "".join(" ".join(rule) + "\n" for rule in nat) + "COMMIT\n"
+        )
+        await must(["iptables-restore", "-w", "--noflush"], stdin=restore.encode())
     for table, parent, match in (
         ("filter", "INPUT", ["-i", "vp+", "-j", CHAIN_IN]),
         ("filter", "FORWARD", ["-i", "vp+", "-j", CHAIN_OUT]),
@@ -167,6 +176,28 @@ async def install_firewall(network: str, dns: Sequence[str], allowed: Sequence[s
         if not await may(["iptables", "-w", "-t", table, "-C", parent, *match]):
             await must(["iptables", "-w", "-t", table, "-I", parent, "1", *match])
     write("/proc/sys/net/ipv4/ip_forward", "1")
+
+
+async def _current(chain: str, table: str) -> list[str]:
+    result = await procs.run(["iptables", "-w", "-t", table, "-S", chain])
+    return result.stdout.splitlines() if result.returncode == 0 else []
+
+
+def _listing(chain: str, rules: list[list[str]]) -> list[str]:
+    """What `iptables -S CHAIN` prints once these rules are in place."""
+    return [f"-N {chain}", *(" ".join(_canonical(rule)) for rule in rules if rule[1] == chain)]
+
+
+def _canonical(rule: list[str]) -> list[str]:
+    out = []
+    for index, word in enumerate(rule):
+        if index > 0 and rule[index - 1] == "-d" and "/" not in word:
+            word += "/32"
+        if word == "REJECT" and index == len(rule) - 1:
+            out += [word, "--reject-with", "icmp-port-unreachable"]
+            continue
+        out.append(word)
+    return out
 
 
 async def remove_firewall() -> None:
