@@ -70,3 +70,11 @@ async def client(app: FastAPI) -> AsyncIterator[Client]:
 @pytest.fixture
 def factory(app: FastAPI) -> Factory:
     return Factory(app)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Once every worker is done (on the controller only), take the pod firewall down."""
+    if not hasattr(session.config, "workerinput"):
+        from tests.fixtures.sandbox import remove_firewall
+
+        remove_firewall()
