@@ -14,6 +14,8 @@ from instapods.platform import Platform, get_platform
 
 def request_ip(request: Request) -> str:
     platform = get_platform(request)
+    # No client: the request came in on the API's Unix socket, so from our edge (Caddy), which
+    # replaces a client's X-Forwarded-For with the address it sees (see kit/clientip.py).
     peer = request.client.host if request.client else None
     # Every line, in order: a proxy may add a line of its own after the client's (RFC 9110 5.3).
     forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None

@@ -41,8 +41,15 @@ PROXIES: list[Network] = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
         ("10.0.0.1", "198.51.100.1,", "10.0.0.1"),
         ("10.0.0.1", "\x00\xff", "10.0.0.1"),
         ("10.0.0.1", "1" * 5000, "10.0.0.1"),
-        # no usable peer address (a Unix socket, a test transport)
-        (None, "198.51.100.1", "unknown"),
+        # no peer: our own Unix socket, which only our edge reaches; it names the client
+        (None, "198.51.100.1", "198.51.100.1"),
+        (None, "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # the client's own claim
+        (None, "198.51.100.1, 10.0.0.2", "198.51.100.1"),  # a trusted proxy before the edge
+        (None, "2001:DB8::7", "2001:db8::7"),
+        (None, None, "unknown"),
+        (None, "", "unknown"),
+        (None, "garbage", "unknown"),
+        # no usable peer address (another kind of socket, a test transport)
         ("", None, "unknown"),
         ("unix:/run/instapods.sock", "198.51.100.1", "unix:/run/instapods.sock"),
     ],

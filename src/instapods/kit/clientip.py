@@ -26,13 +26,26 @@ def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
 def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
     """Walk `X-Forwarded-For` from the right, past trusted proxies, to the first real client.
 
-    A peer that is not a trusted proxy is the client, whatever header it sends.
+    A peer that is not a trusted proxy is the client, whatever header it sends. No peer (None)
+    means our own Unix socket, which only our edge can reach: the edge is trusted, so the hop it
+    appended (the address it saw) is taken, and the walk goes on past trusted proxies.
     """
-    address = _parse(peer or "")
+    if peer is None:
+        return str(_walk(None, forwarded_for, proxies) or "unknown")
+    address = _parse(peer)
     if address is None:
         return peer or "unknown"
-    if not forwarded_for or not _trusted(address, proxies):
+    if not _trusted(address, proxies):
         return str(address)
+    return str(_walk(address, forwarded_for, proxies))
+
+
+def _walk(
+    address: Address | None, forwarded_for: str | None, proxies: Sequence[Network]
+) -> Address | None:
+    """From a trusted `address`, the last hop of `forwarded_for` we can vouch for."""
+    if not forwarded_for:
+        return address
     for hop in reversed(forwarded_for.split(",")):
         hop_address = _parse(hop)
         if hop_address is None:
@@ -40,4 +53,4 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Net
         address = hop_address
         if not _trusted(address, proxies):
             break
-    return str(address)
+    return address
