@@ -8,6 +8,7 @@ its own, created at start and dropped at the end, and its tables are emptied bef
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from instapods.config import Settings
-from tests.fixtures import postgres
+from tests.fixtures import postgres, sandbox
 from tests.fixtures.factories import Factory, running_app
 from tests.fixtures.http import Client
 
@@ -23,10 +24,15 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _clean_environment() -> None:
-    """A developer's INSTAPODS_* variables must not change what the tests see."""
+def _clean_environment() -> Iterator[None]:
+    """A developer's INSTAPODS_* variables must not change what the tests see. Pods of servers
+    the tests start go to a directory pod users can reach (pytest's tmp is private)."""
     for name in [n for n in os.environ if n.startswith("INSTAPODS_")]:
         del os.environ[name]
+    pods = sandbox.pods_dir()
+    os.environ["INSTAPODS_PODS_DIR"] = str(pods)
+    yield
+    shutil.rmtree(pods, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -45,14 +51,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
+def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+    pods = sandbox.pods_dir()  # outside pytest's tmp, which pod users cannot reach
+    yield Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         port=8080,
         public_url="http://localhost:8080",
         server_name="test-server",
+        pods_dir=pods,
     )
+    shutil.rmtree(pods, ignore_errors=True)
 
 
 @pytest.fixture

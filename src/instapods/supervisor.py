@@ -1,7 +1,8 @@
 """`instapods server`: one process that starts its components in order and stops them in reverse.
 
-Today the only component is the API server; the edge, the SSH gateway and the workers join
-the same list. Each component starts (raising if it cannot) and stops cleanly on SIGTERM/SIGINT.
+The API server listens on a private Unix socket; the edge (Caddy) owns the public port and
+proxies to it. The SSH gateway and the workers join the same list. Each component starts
+(raising if it cannot) and stops cleanly on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -17,6 +19,11 @@ import uvicorn
 
 from instapods.app import create_app
 from instapods.config import Settings
+from instapods.edge.paths import EdgePaths, listen_private
+from instapods.edge.routes import PodRoute
+from instapods.edge.server import EdgeServer
+from instapods.platform import Platform
+from instapods.worker.component import JobWorker
 
 log = logging.getLogger("instapods")
 
@@ -43,15 +50,19 @@ class _Uvicorn(uvicorn.Server):
 
 
 class ApiServer:
-    """The control plane's HTTP API, served by uvicorn inside this event loop."""
+    """The control plane's HTTP API, served by uvicorn inside this event loop.
+
+    It listens on DATA_DIR/run/api.sock (mode 0600), which only the edge connects to.
+    """
 
     name = "api"
 
     def __init__(self, settings: Settings) -> None:
+        self.paths = EdgePaths.in_data_dir(settings.data_dir)
+        self.socket: socket.socket | None = None
+        self.app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
+            self.app,
             log_level=settings.log_level,
             lifespan="on",
             proxy_headers=False,
@@ -60,16 +71,19 @@ class ApiServer:
         self.server = _Uvicorn(config)
         self.task: asyncio.Task[None] | None = None
 
-    async def _serve(self) -> None:
+    async def _serve(self, sock: socket.socket) -> None:
         try:
-            await self.server.serve()
-        except SystemExit as exc:  # uvicorn exits when it cannot bind; let the supervisor stop
+            await self.server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits when its start-up fails; let the supervisor stop
             raise RuntimeError(f"the API server could not start (exit code {exc.code})") from None
 
     async def start(self) -> None:
-        self.task = asyncio.create_task(self._serve())
+        self.paths.make_dirs()
+        self.socket = listen_private(self.paths.api_socket)
+        self.task = asyncio.create_task(self._serve(self.socket))
         while not self.server.started:
             if self.task.done():
+                self._close_socket()
                 await self.task  # re-raise why it could not start
                 raise RuntimeError("the API server stopped during start-up")
             await asyncio.sleep(0.02)
@@ -78,10 +92,22 @@ class ApiServer:
         self.server.should_exit = True
         if self.task is not None:
             await self.task
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.paths.api_socket.unlink(missing_ok=True)
+            self.socket = None
 
     async def wait(self) -> None:
         if self.task is not None:
             await asyncio.shield(self.task)
+
+    def platform(self) -> Platform:
+        """The platform the app's lifespan built (once started), for components that share it."""
+        platform: Platform = self.app.state.platform
+        return platform
 
 
 async def serve(components: list[Component]) -> int:
@@ -115,8 +141,20 @@ async def serve(components: list[Component]) -> int:
     return code
 
 
+async def _pod_routes(api: ApiServer) -> list[PodRoute]:
+    from instapods.pods.tasks import routes
+
+    return [
+        PodRoute(name, upstream, state) for name, upstream, state in await routes(api.platform())
+    ]
+
+
 def run_server(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return asyncio.run(serve([ApiServer(settings)]))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per call to Caddy's API
+    api = ApiServer(settings)
+    workers = JobWorker(settings, platform=api.platform)
+    edge = EdgeServer(settings, platform=api.platform, initial_routes=lambda: _pod_routes(api))
+    return asyncio.run(serve([api, edge, workers]))

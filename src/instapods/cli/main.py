@@ -51,7 +51,8 @@ def server(
         typer.Option(help="Address to bind [default: 127.0.0.1]", envvar="INSTAPODS_HOST"),
     ] = None,
 ) -> None:
-    """Run the platform: API (and, as they are built, edge, SSH gateway and workers).
+    """Run the platform: the edge (Caddy) on PORT, the API behind it (and, as they are built,
+    SSH gateway and workers). Pods answer at http://POD.localhost:PORT.
 
     Example: instapods server --data-dir ./data --port 8080
     """
@@ -59,11 +60,27 @@ def server(
 
     settings = _settings(data_dir=data_dir, port=port, host=host)
     url = f"http://{settings.host}:{settings.port}"
+    pods = f"http://<pod>.{settings.base_domain}:{settings.port}"
     typer.echo(
         f"instapods {__version__}: API at {url}/api, docs at {url}/api/docs, "
-        f"data in {settings.data_dir.resolve()}"
+        f"pods at {pods}, data in {settings.data_dir.resolve()}"
     )
     raise typer.Exit(run_server(settings))
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run only the job worker (provisioning, installs, checks) on the server's database.
+
+    `instapods server` runs one already; start more next to it when the database is PostgreSQL.
+
+    Example: INSTAPODS_DATABASE_URL=postgresql+asyncpg://localhost/instapods instapods worker
+    """
+    from instapods.worker.command import run_worker
+
+    settings = _settings(data_dir=data_dir)
+    typer.echo(f"instapods {__version__}: job worker, data in {settings.data_dir.resolve()}")
+    raise typer.Exit(run_worker(settings))
 
 
 @db_app.command("upgrade")

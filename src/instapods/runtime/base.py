@@ -190,5 +190,14 @@ class Driver(abc.ABC):
         destroy whatever the runtime holds that is not among them; returns destroyed ids."""
 
     @abc.abstractmethod
+    async def trial(self, spec: PodSpec, service: str, timeout: float) -> tuple[bool, str]:
+        """Start `service` of `spec` apart from the running one (its own network, same files
+        and limits) and report whether it comes up listening on its port, with its output."""
+
+    @abc.abstractmethod
+    async def copy_files(self, source_id: str, target_id: str) -> None:
+        """Copy the files of one pod (home, /var/www) into another, owned by the target."""
+
+    @abc.abstractmethod
     def events(self) -> list[RuntimeEvent]:
         """Events since the last call (crashes, OOM kills, crash loops)."""

@@ -68,7 +68,7 @@ async def current_team(session: AsyncSession, user: User) -> TeamAccess:
     raise NotFound("You are not a member of any team")
 
 
-Statement = TypeVar("Statement", Select[Any], Update)
+Statement = TypeVar("Statement", Select[*tuple[Any, ...]], Update)
 
 
 def scoped(

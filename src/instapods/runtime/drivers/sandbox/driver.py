@@ -8,6 +8,7 @@ logs), a network namespace `ipod-<slot>`, a cgroup, and the processes in them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -32,7 +33,7 @@ from instapods.runtime.base import (
     ServiceSpec,
     Usage,
 )
-from instapods.runtime.drivers.sandbox import cgroups, network, process
+from instapods.runtime.drivers.sandbox import cgroups, host, network, process
 from instapods.runtime.drivers.sandbox.cgroups import PodCgroup
 from instapods.runtime.drivers.sandbox.logs import ServiceLog
 from instapods.runtime.drivers.sandbox.network import PodNetwork
@@ -142,6 +143,10 @@ class SandboxDriver(Driver):
                     service.pending.cancel()
             self._collect(pod)
         self.pods.clear()
+        if not any(self.root.iterdir()):  # no pod left: leave no empty cgroup behind
+            for path in PodCgroup.plan(self.group, "-").paths.values():
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.dirname(path))
 
     # -- building blocks -----------------------------------------------------------------
 
@@ -203,9 +208,12 @@ class SandboxDriver(Driver):
             await self._ensure_host(pod, spec)
 
     async def start(self, spec: PodSpec) -> PodState:
+        if spec.id not in self.pods and not (self.root / spec.id / "disk.img").exists():
+            raise PodNotFound(f"no pod {spec.id} on this host")  # and no phantom entry for it
         pod = self._host_pod(spec)
         async with pod.lock:
             await self._ensure_host(pod, spec)
+            _save_spec(pod.root, spec)
             pod.set_desired(True)
             for service in list(pod.services.values()):
                 await self._stop_service(pod, service)
@@ -255,7 +263,15 @@ class SandboxDriver(Driver):
         if all(s.running for s in services):
             return PodState(PodStatus.RUNNING, address, services)
         looping = [s.name for s in services if s.crash_loop]
-        message = f"crash loop: {', '.join(looping)}" if looping else None
+        down = [s for s in services if not s.running]
+        if looping:
+            message = f"crash loop: {', '.join(looping)} keeps exiting"
+        else:
+            message = "; ".join(
+                f"{s.name} {'ran out of memory' if s.oom_killed else 'exited'} "
+                f"(code {s.last_exit_code}), restarting"
+                for s in down
+            )
         return PodState(PodStatus.DEGRADED, address, services, message)
 
     async def exec(
@@ -302,11 +318,16 @@ class SandboxDriver(Driver):
             wanted = int(res.disk_gb * GIB)
             current = pod.disk.size()
             if wanted > current:
-                await pod.disk.grow(wanted)
+                try:
+                    await pod.disk.grow(wanted)
+                except RuntimeDriverError:  # online resize needs CAP_SYS_RESOURCE, root may lack it
+                    await self._resize_offline(pod, spec, wanted)
             elif wanted < current:
-                await self._shrink(pod, spec, wanted)
+                await self._resize_offline(pod, spec, wanted)
 
-    async def _shrink(self, pod: HostPod, spec: PodSpec, size: int) -> None:
+    async def _resize_offline(self, pod: HostPod, spec: PodSpec, size: int) -> None:
+        """Stop the pod, resize its unmounted disk, and start its services again (also when
+        the resize fails)."""
         used, _ = pod.disk.usage()
         if used > size * 0.95:
             raise DiskTooSmall(
@@ -314,10 +335,12 @@ class SandboxDriver(Driver):
             )
         was_running = pod.desired_running()
         await self._stop_all(pod)
-        await pod.disk.shrink(size)
-        if was_running:
-            for service_spec in spec.services:
-                await self._launch(pod, spec, service_spec)
+        try:
+            await pod.disk.shrink(size)
+        finally:
+            if was_running and pod.disk.mounted():
+                for service_spec in spec.services:
+                    await self._launch(pod, spec, service_spec)
 
     async def usage(self, pod_id: str) -> Usage:
         pod = self._known(pod_id)
@@ -355,6 +378,8 @@ class SandboxDriver(Driver):
             root = self.root / spec.id
             if not (root / "disk.img").exists():
                 continue
+            if not spec.services:  # the services it last ran, as start() saved them
+                spec = _load_spec(root, spec)
             pod = self._host_pod(spec)
             async with pod.lock:
                 await self._ensure_host(pod, spec)
@@ -391,11 +416,52 @@ class SandboxDriver(Driver):
         events, self._events = self._events, []
         return events
 
+    async def trial(self, spec: PodSpec, service: str, timeout: float) -> tuple[bool, str]:
+        pod = self._known(spec.id)
+        service_spec = next((s for s in spec.services if s.name == service), None)
+        if service_spec is None:
+            raise RuntimeDriverError(f"pod {spec.name} has no service {service!r}")
+        files = self._service_files(pod, service_spec, suffix="-trial")
+        env = {**base_env(spec.name), **spec.env, **service_spec.env}
+        view = self._view(pod, spec)
+        output = pod.run / f"{service}.trial"
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            popen, launched = await asyncio.to_thread(
+                process.launch,
+                lambda fds: view.command(
+                    service_spec.argv, env, service_spec.cwd, fds, files, own_network=True
+                ),
+                pod.cgroup,
+                stdout=fd,
+                stderr=fd,
+                status_path=pod.run / f"{service}.trial-status",
+            )
+        finally:
+            os.close(fd)
+        try:
+            ok = await _comes_up(launched, service_spec.port, timeout)
+        finally:
+            await process.terminate(launched, grace=1.0)
+            popen.poll()
+        return ok, _tail(output)
+
+    async def copy_files(self, source_id: str, target_id: str) -> None:
+        source, target = self.root / source_id / "disk", self._known(target_id)
+        if not os.path.ismount(source):
+            raise PodNotFound(f"pod {source_id} has no mounted disk on this host")
+        for area in ("home", "www"):
+            destination = target.disk.area(area)
+            await host.must(["cp", "-a", "--reflink=auto", "--", f"{source / area}/.",
+                             f"{destination}/"], timeout=3600)  # fmt: skip
+            await host.must(["chown", "-R", "-P", f"{target.uid}:{target.uid}", "--",
+                             str(destination)], timeout=3600)  # fmt: skip
+
     # -- services --------------------------------------------------------------------------
 
     async def _launch(self, pod: HostPod, spec: PodSpec, service_spec: ServiceSpec) -> None:
         files = self._service_files(pod, service_spec)
-        service_log = ServiceLog(pod.log_dir, service_spec.name, self.log_max_bytes)
+        service_log = ServiceLog(pod.log_dir, service_spec.name, self.log_max_bytes, pod.uid)
         env = {**base_env(spec.name), **spec.env, **service_spec.env}
         view = self._view(pod, spec)
         out, err = service_log.open_raw("stdout"), service_log.open_raw("stderr")
@@ -418,13 +484,17 @@ class SandboxDriver(Driver):
         if previous is not None:
             service.restarts, service.crashes = previous.restarts, previous.crashes
             service.consecutive = previous.consecutive
+            service.last_exit_code = previous.last_exit_code  # why it was restarted
+            service.oom_killed = previous.oom_killed
         pod.services[service_spec.name] = service
         pod.logs[service_spec.name] = service_log
         self.watcher.watch(service)
 
-    def _service_files(self, pod: HostPod, service_spec: ServiceSpec) -> dict[str, Path]:
+    def _service_files(
+        self, pod: HostPod, service_spec: ServiceSpec, suffix: str = ""
+    ) -> dict[str, Path]:
         _private_dir(pod.root / "conf", pod.uid)
-        directory = pod.root / "conf" / service_spec.name
+        directory = pod.root / "conf" / f"{service_spec.name}{suffix}"
         shutil.rmtree(directory, ignore_errors=True)
         _private_dir(directory, pod.uid)
         mapping = {}
@@ -532,6 +602,34 @@ def _write_file(path: Path, content: str) -> None:
     tmp.replace(path)
 
 
+def _save_spec(root: Path, spec: PodSpec) -> None:
+    services = [
+        {"name": s.name, "argv": list(s.argv), "env": dict(s.env), "cwd": s.cwd,
+         "port": s.port, "files": dict(s.files)}
+        for s in spec.services
+    ]  # fmt: skip
+    path = root / "services.json"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # env may hold secrets
+    with os.fdopen(fd, "w") as handle:
+        json.dump(services, handle)
+    tmp.replace(path)
+
+
+def _load_spec(root: Path, spec: PodSpec) -> PodSpec:
+    try:
+        data = json.loads((root / "services.json").read_text())
+    except (OSError, ValueError):
+        return spec
+    services = tuple(
+        ServiceSpec(name=s["name"], argv=tuple(s["argv"]), env=s["env"], cwd=s["cwd"],
+                    port=s["port"], files=s["files"])
+        for s in data
+    )  # fmt: skip
+    return PodSpec(id=spec.id, name=spec.name, resources=spec.resources, slot=spec.slot,
+                   services=services, env=spec.env)  # fmt: skip
+
+
 def _save_cgroup(root: Path, cgroup: PodCgroup) -> None:
     _write_file(
         root / "cgroup.json", json.dumps({"version": cgroup.version, "paths": cgroup.paths})
@@ -555,6 +653,44 @@ def _pod_from_disk(driver: SandboxDriver, root: Path) -> HostPod | None:
     net = PodNetwork.for_slot(driver.pod_network, slot) if slot else PodNetwork(0, "", "")
     return HostPod(id=root.name, slot=slot, uid=driver.uid_base + slot, root=root, cgroup=cgroup,
                    net=net, disk=PodDisk(root / "disk.img", root / "disk"))  # fmt: skip
+
+
+async def _comes_up(launched: process.Launched, port: int | None, timeout: float) -> bool:
+    """Whether a trial process listens on `port` (read from its own network namespace's
+    socket table) before it exits or time runs out; without a port, whether it stays up."""
+    deadline = time.monotonic() + (timeout if port else min(timeout, 2.0))
+    while time.monotonic() < deadline:
+        if not launched.alive():
+            return False
+        if port and _listening(launched.child, port):
+            return True
+        await asyncio.sleep(0.02)
+    return port is None and launched.alive()
+
+
+def _listening(pid: int, port: int) -> bool:
+    wanted = f":{port:04X}"
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as handle:
+                next(handle, None)
+                for line in handle:
+                    fields = line.split()
+                    if fields[1].endswith(wanted) and fields[3] == "0A":
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 async def _accepts(host: str, port: int) -> bool:

@@ -39,10 +39,11 @@ def _punch(fd: int, length: int) -> None:
 class ServiceLog:
     """The log files of one service of one pod."""
 
-    def __init__(self, directory: Path, service: str, max_bytes: int) -> None:
+    def __init__(self, directory: Path, service: str, max_bytes: int, uid: int = 0) -> None:
         self.directory = directory
         self.service = service
         self.max_bytes = max_bytes
+        self.uid = uid  # the pod's user owns its raw output, so it may reopen /dev/stdout
         self.log = directory / f"{service}.log"
         self._offsets_path = directory / f".{service}.offsets"
         self.offsets = self._load_offsets()
@@ -53,7 +54,9 @@ class ServiceLog:
 
     def open_raw(self, stream: str) -> int:
         """An append-only descriptor for the process's stdout or stderr."""
-        return os.open(self.raw(stream), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.raw(stream), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchown(fd, self.uid, self.uid)
+        return fd
 
     def _load_offsets(self) -> dict[str, int]:
         try:

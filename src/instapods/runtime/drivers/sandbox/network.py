@@ -9,10 +9,12 @@ host's DNS resolvers only: not the host itself, not other pods, not private rang
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from instapods.kit import procs
@@ -146,7 +148,7 @@ def _rules(network: str, dns: Sequence[str], allowed: Sequence[str]) -> list[lis
     return rules
 
 
-async def install_firewall(network: str, dns: Sequence[str], allowed: Sequence[str] = ()) -> None:
+async def _install_firewall(network: str, dns: Sequence[str], allowed: Sequence[str] = ()) -> None:
     """Create or refresh the host's pod rules, shared by every pod. Each table is replaced
     atomically (iptables-restore), so there is no moment without rules; nothing is written
     when the rules in place are already these."""
@@ -156,9 +158,13 @@ async def install_firewall(network: str, dns: Sequence[str], allowed: Sequence[s
         rules.append(["-A", CHAIN_OUT, "-d", subnet, "-j", "REJECT"])
     rules.append(accept_all)
     nat = [["-A", CHAIN_NAT, "-s", network, "!", "-d", network, "-j", "MASQUERADE"]]
-    if await _current(CHAIN_OUT, "filter") != _listing(CHAIN_OUT, rules) or await _current(
-        CHAIN_NAT, "nat"
-    ) != _listing(CHAIN_NAT, nat):
+    wanted = {
+        (CHAIN_IN, "filter"): _listing(CHAIN_IN, rules),
+        (CHAIN_OUT, "filter"): _listing(CHAIN_OUT, rules),
+        (CHAIN_NAT, "nat"): _listing(CHAIN_NAT, nat),
+    }
+    current = {key: await _current(*key) for key in wanted}
+    if current != wanted:
         restore = (
             "*filter\n"
             f":{CHAIN_IN} - [0:0]\n:{CHAIN_OUT} - [0:0]\n"
@@ -200,7 +206,7 @@ def _canonical(rule: list[str]) -> list[str]:
     return out
 
 
-async def remove_firewall() -> None:
+async def _remove_firewall() -> None:
     """Remove every rule and chain `install_firewall` made (for tests and uninstalls)."""
     for table, parent, match in (
         ("filter", "INPUT", ["-i", "vp+", "-j", CHAIN_IN]),
@@ -222,3 +228,32 @@ def netns_slots() -> list[int]:
     except FileNotFoundError:
         return []
     return sorted(int(n[5:]) for n in names if n.startswith("ipod-") and n[5:].isdigit())
+
+
+LOCK_FILE = "/run/instapods-firewall.lock"
+
+
+@contextlib.asynccontextmanager
+async def _host_lock() -> AsyncIterator[None]:
+    """One firewall change at a time on this host, across processes (iptables' own checks
+    race when several installations start together)."""
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+async def install_firewall(network: str, dns: Sequence[str], allowed: Sequence[str] = ()) -> None:
+    """Create or refresh the host's pod rules, shared by every pod. Each table is replaced
+    atomically (iptables-restore), so there is no moment without rules; nothing is written
+    when the rules in place are already these."""
+    async with _host_lock():
+        await _install_firewall(network, dns, allowed)
+
+
+async def remove_firewall() -> None:
+    """Remove every rule and chain `install_firewall` made (for tests and uninstalls)."""
+    async with _host_lock():
+        await _remove_firewall()

@@ -21,7 +21,8 @@ POD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host files a pod may read (only those that exist are bound).
 HOST_ETC = (
     "/etc/ssl", "/etc/ca-certificates", "/etc/ld.so.cache", "/etc/alternatives",
-    "/etc/localtime", "/etc/mime.types", "/etc/nginx/mime.types", "/etc/php",
+    "/etc/localtime", "/etc/mime.types", "/etc/nginx/mime.types", "/etc/nginx/fastcgi_params",
+    "/etc/php",
     "/etc/pip.conf", "/etc/xdg/pip", "/etc/gai.conf", "/etc/services", "/etc/protocols",
 )  # fmt: skip
 
@@ -61,10 +62,13 @@ class SandboxView:
         cwd: str,
         fds: Mapping[str, int],
         files: Mapping[str, Path] | None = None,
+        own_network: bool = False,
     ) -> list[str]:
-        """The full host command line; `fds` maps bwrap fd options (info-fd…) to fds."""
+        """The full host command line; `fds` maps bwrap fd options (info-fd…) to fds.
+        With `own_network` the process gets an empty network (loopback only) of its own."""
+        enter = [] if own_network else ["nsenter", f"--net={self.netns_path}", "--"]
         cmd = [
-            "nsenter", f"--net={self.netns_path}", "--",
+            *enter,
             "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
             "bwrap",
@@ -87,6 +91,7 @@ class SandboxView:
             "--unshare-user", "--uid", str(POD_UID), "--gid", str(POD_UID),
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", self.hostname, "--disable-userns", "--new-session", "--clearenv",
+            *(["--unshare-net"] if own_network else []),
         ]  # fmt: skip
         for key, value in env.items():
             cmd += ["--setenv", key, value]

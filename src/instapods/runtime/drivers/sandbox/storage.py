@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +84,15 @@ class PodDisk:
         await must(["resize2fs", device], timeout=600)
 
     async def shrink(self, size_bytes: int) -> None:
-        """Shrink the filesystem and image; the disk must be unmounted (the pod stopped)."""
+        """Resize the filesystem and image offline (to shrink, or to grow where an online resize
+        is not allowed); the pod's processes must be stopped."""
         used, _ = self.usage() if self.mounted() else (0, 0)
         if used > size_bytes * 0.95:
             raise DiskTooSmall(f"{used} bytes in use do not fit in {size_bytes} bytes")
         await self.unmount()
+        if not await self._released():
+            await self.mount()
+            raise RuntimeDriverError(f"{self.image} is still in use after unmounting it")
         check = await procs.run(["e2fsck", "-f", "-y", str(self.image)], timeout=600)
         if check.returncode > 1:  # 1 means "errors corrected"
             await self.mount()
@@ -99,6 +105,17 @@ class PodDisk:
         with open(self.image, "r+b") as handle:
             handle.truncate(size_bytes)
         await self.mount()
+
+    async def _released(self, timeout: float = 10.0) -> bool:
+        """Whether no loop device holds the image any more. The kernel lets go of it a moment
+        after the unmount (the pod's last mount namespaces are still going away); checking or
+        resizing the image before then corrupts it, and the next mount reuses the stale device."""
+        deadline = time.monotonic() + timeout
+        while (await must(["losetup", "-j", str(self.image)])).strip():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def destroy(self) -> None:
         await self.unmount()

@@ -20,6 +20,7 @@ log = logging.getLogger("instapods.runtime")
 CRASH_WINDOW = 120.0  # seconds in which CRASH_LOOP crashes make a crash loop
 CRASH_LOOP = 5
 STABLE_AFTER = 60.0  # a service that ran this long starts its backoff afresh
+BACKOFF_BASE = 1.0  # seconds before the first restart, doubling per crash (tests lower it)
 MAX_BACKOFF = 30.0
 
 
@@ -64,7 +65,7 @@ class Supervised:
         )
 
     def backoff(self) -> float:
-        return min(MAX_BACKOFF, 2.0 ** max(0, self.consecutive - 1))
+        return min(MAX_BACKOFF, BACKOFF_BASE * 2.0 ** max(0, self.consecutive - 1))
 
 
 class Watcher:
