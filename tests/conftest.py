@@ -19,6 +19,7 @@ from instapods.config import Settings
 from tests.fixtures import postgres, sandbox
 from tests.fixtures.factories import Factory, running_app
 from tests.fixtures.http import Client
+from tests.fixtures.pods import delete_all_pods, running_worker
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -67,7 +68,10 @@ def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     async with running_app(settings) as app:
-        yield app
+        try:
+            yield app
+        finally:
+            await delete_all_pods(app)  # nothing a test started outlives it
 
 
 @pytest.fixture
@@ -87,3 +91,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from tests.fixtures.sandbox import remove_firewall
 
         remove_firewall()
+
+
+@pytest.fixture
+async def worker(app: FastAPI) -> AsyncIterator[None]:
+    """The job worker, so pods a test creates are provisioned."""
+    async with running_worker(app):
+        yield
