@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     host_memory_mb: int | None = None  # default: the host's memory
     memory_overcommit: float = Field(default=1.5, gt=0)
     ssh_port: int = Field(default=2222, ge=0, le=65535)
+    worker_concurrency: int = Field(default=8, ge=1)
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
     single_server_domains: bool = True  # pods at <pod>.<base>, not <pod>.<server>.<base>
     pods_dir: Path | None = None  # default DATA_DIR/pods; must be searchable by pod users
     pod_network: str = "10.250.0.0/16"

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -49,6 +49,7 @@ class Platform:
     secrets: SecretBox
     host_memory_mb: int
     edge: PodRouter | None = None  # set by `instapods server` once the edge runs
+    cron: Any = None  # the pods' cron scheduler (instapods.pods.cron.Cron)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -102,6 +103,7 @@ def _secrets(settings: Settings) -> SecretBox:
 
 async def start_platform(settings: Settings) -> Platform:
     from instapods.pods import monitor, tasks
+    from instapods.pods.cron import Cron
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings.resolved_database_url)
@@ -122,7 +124,9 @@ async def start_platform(settings: Settings) -> Platform:
         host_memory_mb=settings.host_memory_mb or host_memory_mb(),
     )
     await tasks.adopt(platform)
+    platform.cron = Cron(platform)
     platform.tasks.append(asyncio.create_task(monitor.watch(platform)))
+    platform.tasks.append(asyncio.create_task(platform.cron.forever()))
     return platform
 
 

@@ -49,6 +49,11 @@ async def purge(session: AsyncSession, pod: Pod) -> None:
     await session.execute(delete(Pod).where(Pod.id == pod.id))
 
 
+async def forget_deleted(session: AsyncSession, team_id: str) -> None:
+    """Drop a team's deleted pods (their events go with them) before the team itself goes."""
+    await session.execute(delete(Pod).where(Pod.team_id == team_id, Pod.deleted_at.is_not(None)))
+
+
 async def used_slots(session: AsyncSession) -> set[int]:
     return set(await session.scalars(select(Pod.slot).where(Pod.slot.is_not(None))))
 

@@ -165,8 +165,10 @@ class Driver(abc.ABC):
         env: Mapping[str, str] | None = None,
         cwd: str = "/home/instapod/app",
         stdin: bytes | None = None,
+        log_as: str | None = None,
     ) -> ExecResult:
-        """Run a command inside the pod as its user and wait for it (killed at `timeout`)."""
+        """Run a command inside the pod as its user and wait for it (killed at `timeout`).
+        With `log_as`, its output also goes to the pod's logs under that service name."""
 
     @abc.abstractmethod
     async def logs(self, pod_id: str, service: str | None, lines: int) -> list[LogLine]:

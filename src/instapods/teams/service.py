@@ -15,6 +15,7 @@ from instapods.kit.clock import utcnow
 from instapods.kit.ids import new_id
 from instapods.models import Invitation, Membership, Role, Team, User
 from instapods.platform import Platform
+from instapods.pods import repository as pods_repository
 from instapods.teams import mails, repository
 from instapods.teams.permissions import Permission, can_assign
 from instapods.teams.scope import TeamAccess, team_access
@@ -85,6 +86,10 @@ async def delete_team(session: AsyncSession, user: User, team_id: str) -> None:
     access.require(Permission.DELETE_TEAM)
     if access.team.personal:
         raise BadRequest("The personal team cannot be deleted")
+    pods = await pods_repository.team_pod_count(session, access.team.id)
+    if pods:
+        raise Conflict(f"Delete the team's {pods} pod(s) before deleting the team")
+    await pods_repository.forget_deleted(session, access.team.id)
     await repository.reset_current_team(session, access.team.id, None)
     await session.delete(access.team)
 

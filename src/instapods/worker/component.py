@@ -36,7 +36,10 @@ class JobWorker:
             platform = self.shared_platform()
         else:
             platform = self.own_platform = await start_platform(self.settings)
-        self.worker = Worker(platform, self.registry or load_handlers(), self.options)
+        options = self.options or WorkerOptions(
+            concurrency=self.settings.worker_concurrency, lease=self.settings.worker_lease_seconds
+        )
+        self.worker = Worker(platform, self.registry or load_handlers(), options)
         await self.worker.start()
 
     async def stop(self) -> None:

@@ -283,15 +283,20 @@ class SandboxDriver(Driver):
         env: Mapping[str, str] | None = None,
         cwd: str = "/home/instapod/app",
         stdin: bytes | None = None,
+        log_as: str | None = None,
     ) -> ExecResult:
         pod = self._known(spec.id)
         if not pod.disk.mounted() or not pod.net.exists():
             await self._ensure_host(pod, spec)
         full_env = {**base_env(spec.name), **spec.env, **(env or {})}
         view = self._view(pod, spec)
-        return await _run_exec(
+        result = await _run_exec(
             lambda fds: view.command(argv, full_env, cwd, fds), pod.cgroup, timeout, stdin
         )
+        if log_as is not None:
+            service_log = ServiceLog(pod.log_dir, log_as, self.log_max_bytes, pod.uid)
+            service_log.append_output(result.stdout, result.stderr)
+        return result
 
     async def logs(self, pod_id: str, service: str | None, lines: int) -> list[LogLine]:
         pod = self._known(pod_id) if pod_id in self.pods else None

@@ -119,6 +119,13 @@ class ServiceLog:
         if position > self.max_bytes:
             os.replace(self.log, self.log.with_suffix(".log.1"))
 
+    def append_output(self, stdout: str, stderr: str) -> None:
+        """Log the whole output of a finished command (an exec run as a cron job)."""
+        for stream, text in (("stdout", stdout), ("stderr", stderr)):
+            lines = text.splitlines()
+            if lines:
+                self._append(stream, lines)
+
     def note(self, message: str) -> None:
         """A line from the platform itself (crashes, restarts) in the service's log."""
         self._append("system", [message])
