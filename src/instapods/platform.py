@@ -101,7 +101,10 @@ def _secrets(settings: Settings) -> SecretBox:
     return SecretBox.from_file(settings.data_dir / "keys" / "secret.key")
 
 
-async def start_platform(settings: Settings) -> Platform:
+async def start_platform(settings: Settings, *, keeper: bool = True) -> Platform:
+    """Build the platform. The `keeper` (the process of `instapods server`) also takes back
+    the pods that run on this host and watches them (crashes, cron); a process that only runs
+    jobs (`instapods worker`) does not, so no pod has two supervisors."""
     from instapods.pods import monitor, tasks
     from instapods.pods.cron import Cron
 
@@ -123,10 +126,11 @@ async def start_platform(settings: Settings) -> Platform:
         secrets=_secrets(settings),
         host_memory_mb=settings.host_memory_mb or host_memory_mb(),
     )
-    await tasks.adopt(platform)
-    platform.cron = Cron(platform)
-    platform.tasks.append(asyncio.create_task(monitor.watch(platform)))
-    platform.tasks.append(asyncio.create_task(platform.cron.forever()))
+    if keeper:
+        await tasks.adopt(platform)
+        platform.cron = Cron(platform)
+        platform.tasks.append(asyncio.create_task(monitor.watch(platform)))
+        platform.tasks.append(asyncio.create_task(platform.cron.forever()))
     return platform
 
 

@@ -35,7 +35,7 @@ class JobWorker:
         if self.shared_platform is not None:
             platform = self.shared_platform()
         else:
-            platform = self.own_platform = await start_platform(self.settings)
+            platform = self.own_platform = await start_platform(self.settings, keeper=False)
         options = self.options or WorkerOptions(
             concurrency=self.settings.worker_concurrency, lease=self.settings.worker_lease_seconds
         )
