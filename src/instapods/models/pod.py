@@ -14,7 +14,10 @@ class Pod(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "pods"
 
-    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"), index=True)
+    # None only for deleted pods whose team is gone too (kept so their name stays reserved).
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="RESTRICT"), index=True
+    )
     name: Mapped[str] = mapped_column(String(63), unique=True)
     preset: Mapped[str] = mapped_column(String(16))
     plan_slug: Mapped[str] = mapped_column(String(32))

@@ -79,5 +79,4 @@ class Cron:
                 row = await session.get(Pod, pod.id)
                 if row is not None:
                     text = f"Cron job failed (exit {result.exit_code}): {command[:200]}"
-                    await repository.add_event(session, row, "cron_failed", text, "system",
-                                               utcnow())  # fmt: skip
+                    await repository.add_event(session, row, "cron_failed", text, "system")

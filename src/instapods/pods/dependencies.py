@@ -8,9 +8,9 @@ A failed install leaves the old link, so the running version never sees a half i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from instapods.errors import BadRequest
-from instapods.kit.clock import utcnow
 from instapods.platform import Platform
 from instapods.pods import podside
 from instapods.pods.presets import APP, Facts
@@ -49,7 +49,9 @@ async def _link(platform: Platform, spec: PodSpec, link: str, target: str) -> No
 
 async def install(platform: Platform, spec: PodSpec, preset: str, facts: Facts,
                   previous_target: str | None) -> Installed:  # fmt: skip
-    stamp = utcnow().strftime("%Y%m%d%H%M%S")
+    # To the microsecond (kit.clock.utcnow drops them): two reloads in the same second must
+    # not share, and so install into, the build the running version uses.
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     if preset == "python" and "requirements.txt" in facts.files:
         build = f"{BUILDS}/venv-{stamp}"
         await _run(platform, spec, ["/usr/bin/python3", "-m", "venv", build], "pip")

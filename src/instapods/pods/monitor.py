@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from instapods.kit.clock import utcnow
 from instapods.models import Pod
 from instapods.platform import Platform
 from instapods.pods import repository
@@ -23,8 +22,7 @@ async def record_runtime_events(platform: Platform) -> None:
             pod = await session.get(Pod, event.pod_id)
             if pod is None:
                 continue
-            await repository.add_event(session, pod, event.type, event.message, "system",
-                                       utcnow())  # fmt: skip
+            await repository.add_event(session, pod, event.type, event.message, "system")
 
 
 async def watch(platform: Platform) -> None:

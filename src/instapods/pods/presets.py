@@ -184,6 +184,7 @@ def plan_services(
                 "php-fpm",
                 (fpm, "-F", "-y", f"{CONF}/php-fpm.conf"),
                 env=app_env,
+                port=9000,  # on the pod's loopback; nginx needs it before it may count as up
                 files={f"{CONF}/php-fpm.conf": PHP_FPM_CONF},
             ),
             _nginx(webroot, php=True),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instapods.kit.ids import new_id
@@ -49,9 +49,10 @@ async def purge(session: AsyncSession, pod: Pod) -> None:
     await session.execute(delete(Pod).where(Pod.id == pod.id))
 
 
-async def forget_deleted(session: AsyncSession, team_id: str) -> None:
-    """Drop a team's deleted pods (their events go with them) before the team itself goes."""
-    await session.execute(delete(Pod).where(Pod.team_id == team_id, Pod.deleted_at.is_not(None)))
+async def orphan_deleted(session: AsyncSession, team_id: str) -> None:
+    """Detach a team's deleted pods before the team goes: their names stay reserved."""
+    deleted = update(Pod).where(Pod.team_id == team_id, Pod.deleted_at.is_not(None))
+    await session.execute(deleted.values(team_id=None))
 
 
 async def used_slots(session: AsyncSession) -> set[int]:
@@ -77,11 +78,12 @@ async def pods_on_server(session: AsyncSession, server_id: str) -> list[Pod]:
     return list(rows)
 
 
-async def add_event(
-    session: AsyncSession, pod: Pod, type_: str, message: str, actor: str, when: datetime
-) -> None:
+async def add_event(session: AsyncSession, pod: Pod, type_: str, message: str, actor: str) -> None:
+    """Record an event, stamped to the microsecond: the feed is newest first, and events of one
+    second (created, then started by the worker) must keep their order."""
     session.add(PodEvent(id=new_id("evt"), pod_id=pod.id, team_id=pod.team_id, type=type_,
-                         message=message[:1000], actor=actor[:254], created_at=when))  # fmt: skip
+                         message=message[:1000], actor=actor[:254],
+                         created_at=datetime.now(UTC)))  # fmt: skip
 
 
 async def events(

@@ -7,6 +7,7 @@ clean-up after delete) goes through the job queue; quick lifecycle actions run i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,7 +48,7 @@ class Caller:
 
 
 async def record(caller: Caller, pod: Pod, type_: str, message: str) -> None:
-    await repository.add_event(caller.session, pod, type_, message, caller.actor, utcnow())
+    await repository.add_event(caller.session, pod, type_, message, caller.actor)
 
 
 async def list_pods(
@@ -142,7 +143,8 @@ async def _check_capacity(caller: Caller, memory_mb: int) -> None:
 async def _free_slot(caller: Caller) -> int:
     used = await repository.used_slots(caller.session)
     slot = 1
-    while slot in used:
+    # Namespaces are host-wide: skip slots another installation on this host holds.
+    while slot in used or not caller.platform.runtime.slot_free(slot):
         slot += 1
     return slot
 
@@ -257,8 +259,13 @@ async def resize(caller: Caller, name: str, plan_slug: str) -> Pod:
         plan.memory_mb,
         plan.disk_gb,
     )
+    # The full spec: where the disk cannot change online, the runtime stops the pod and starts
+    # its services again from this spec (a bare one would leave the pod stopped).
+    spec = runtime_view.bare_spec(caller.platform, pod)
+    with contextlib.suppress(BadRequest):  # no app to run (yet): nothing to start again
+        spec, _ = await runtime_view.plan(caller.platform, pod, spec)
     try:
-        await caller.platform.runtime.resize(runtime_view.bare_spec(caller.platform, pod))
+        await caller.platform.runtime.resize(spec)
     except DiskTooSmall as exc:
         raise BadRequest(f"Cannot move to {plan.slug}: {exc}") from None
     await record(caller, pod, "resized", f"Pod {pod.name} resized from {old} to {plan.slug}")

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import update
 
 from instapods.catalog.presets import BY_SLUG
-from instapods.kit.clock import utcnow
 from instapods.models import Pod
 from instapods.platform import Platform
 from instapods.pods import podside, repository, runtime_view
@@ -35,7 +34,7 @@ async def _set_status(ctx: JobContext, pod: Pod, status: str, message: str | Non
         if row is None or row.deleted_at is not None:
             return
         row.status, row.status_message = status, message
-        await repository.add_event(session, row, event, text, "system", utcnow())
+        await repository.add_event(session, row, event, text, "system")
         pod.status, pod.status_message = status, message
 
 

@@ -201,5 +201,9 @@ class Driver(abc.ABC):
         """Copy the files of one pod (home, /var/www) into another, owned by the target."""
 
     @abc.abstractmethod
+    def slot_free(self, slot: int) -> bool:
+        """Whether nothing on the host (of any installation) uses this slot yet."""
+
+    @abc.abstractmethod
     def events(self) -> list[RuntimeEvent]:
         """Events since the last call (crashes, OOM kills, crash loops)."""

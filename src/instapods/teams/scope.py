@@ -72,7 +72,9 @@ Statement = TypeVar("Statement", Select[*tuple[Any, ...]], Update)
 
 
 def scoped(
-    statement: Statement, team_id: InstrumentedAttribute[str], access: TeamAccess
+    statement: Statement,
+    team_id: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
+    access: TeamAccess,
 ) -> Statement:
     """Restrict a query or an update on a team-owned table (by its `team_id` column)."""
     return statement.where(team_id == access.team.id)

@@ -89,7 +89,7 @@ async def delete_team(session: AsyncSession, user: User, team_id: str) -> None:
     pods = await pods_repository.team_pod_count(session, access.team.id)
     if pods:
         raise Conflict(f"Delete the team's {pods} pod(s) before deleting the team")
-    await pods_repository.forget_deleted(session, access.team.id)
+    await pods_repository.orphan_deleted(session, access.team.id)
     await repository.reset_current_team(session, access.team.id, None)
     await session.delete(access.team)
 

@@ -206,6 +206,7 @@ class SandboxDriver(Driver):
             if not pod.disk.image.exists():
                 await pod.disk.create(int(spec.resources.disk_gb * GIB), pod.uid)
             await self._ensure_host(pod, spec)
+            pod.disk.prepare(pod.uid)
 
     async def start(self, spec: PodSpec) -> PodState:
         if spec.id not in self.pods and not (self.root / spec.id / "disk.img").exists():
@@ -291,7 +292,7 @@ class SandboxDriver(Driver):
         full_env = {**base_env(spec.name), **spec.env, **(env or {})}
         view = self._view(pod, spec)
         result = await _run_exec(
-            lambda fds: view.command(argv, full_env, cwd, fds), pod.cgroup, timeout, stdin
+            lambda fds: view.command(argv, full_env, cwd, fds), pod, timeout, stdin
         )
         if log_as is not None:
             service_log = ServiceLog(pod.log_dir, log_as, self.log_max_bytes, pod.uid)
@@ -319,8 +320,14 @@ class SandboxDriver(Driver):
         pod.spec = spec
         async with pod.lock:
             res = spec.resources
-            pod.cgroup.set_limits(res.cpu, res.memory_mb * MIB, res.pids)
             wanted = int(res.disk_gb * GIB)
+            used, _ = pod.disk.usage()
+            if wanted < pod.disk.size() and used > wanted * 0.95:  # refuse before any change
+                raise DiskTooSmall(
+                    f"the pod uses {used // MIB} MiB, more than the {wanted // MIB} MiB "
+                    "of the new plan"
+                )
+            pod.cgroup.set_limits(res.cpu, res.memory_mb * MIB, res.pids)
             current = pod.disk.size()
             if wanted > current:
                 try:
@@ -386,10 +393,14 @@ class SandboxDriver(Driver):
             if not spec.services:  # the services it last ran, as start() saved them
                 spec = _load_spec(root, spec)
             pod = self._host_pod(spec)
-            async with pod.lock:
-                await self._ensure_host(pod, spec)
-                if pod.desired_running():
-                    await self._readopt_services(pod, spec)
+            try:
+                async with pod.lock:
+                    await self._ensure_host(pod, spec)
+                    if pod.desired_running():
+                        await self._readopt_services(pod, spec)
+            except (RuntimeDriverError, OSError) as exc:  # the others are taken back anyway
+                log.error("could not take back pod %s: %s", spec.id, exc)
+                self._events.append(RuntimeEvent(spec.id, "error", f"Not taken back: {exc}"))
         return destroyed
 
     async def _readopt_services(self, pod: HostPod, spec: PodSpec) -> None:
@@ -420,6 +431,10 @@ class SandboxDriver(Driver):
     def events(self) -> list[RuntimeEvent]:
         events, self._events = self._events, []
         return events
+
+    def slot_free(self, slot: int) -> bool:
+        net = PodNetwork.for_slot(self.pod_network, slot)
+        return not net.exists() and not os.path.exists(f"/sys/class/net/{net.veth}")
 
     async def trial(self, spec: PodSpec, service: str, timeout: float) -> tuple[bool, str]:
         pod = self._known(spec.id)
@@ -519,15 +534,17 @@ class SandboxDriver(Driver):
         (pod.run / f"{service.spec.name}.json").unlink(missing_ok=True)
 
     async def _wait_ready(self, pod: HostPod, only: str | None = None) -> None:
-        """Wait until every service with a port accepts connections (or dies, or time runs out)."""
+        """Wait until every service with a port listens on it (or dies, or time runs out).
+        The pod's own socket table is read, so a service on 127.0.0.1 counts too."""
         deadline = time.monotonic() + self.ready_timeout
         for service in list(pod.services.values()):
             if service.spec.port is None or (only and service.spec.name != only):
                 continue
-            while time.monotonic() < deadline and service.running():
-                if await _accepts(pod.net.pod_ip, service.spec.port):
+            launched = service.launched
+            while launched and time.monotonic() < deadline and service.running():
+                if _listening(launched.child, service.spec.port):
                     break
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.003)
 
     async def _on_exit(self, service: Supervised) -> None:
         pod = self.pods.get(service.pod_id)
@@ -698,19 +715,14 @@ def _tail(path: Path, size: int = 4000) -> str:
         return ""
 
 
-async def _accepts(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
-
-
-async def _run_exec(build: process.Builder, cgroup: PodCgroup, timeout: float,
-                    stdin: bytes | None) -> ExecResult:  # fmt: skip
+async def _run_exec(
+    build: process.Builder, pod: HostPod, timeout: float, stdin: bytes | None
+) -> ExecResult:
+    cgroup, uid = pod.cgroup, pod.uid
     started = time.monotonic()
     gate = process.Gate(None)
+    status_r, status_w = os.pipe()  # bwrap reports the command's own end here
+    gate.fds["json-status-fd"] = status_w
     try:
         proc = await asyncio.create_subprocess_exec(
             *build(gate.fds),
@@ -721,11 +733,14 @@ async def _run_exec(build: process.Builder, cgroup: PodCgroup, timeout: float,
         )
     finally:
         gate.spawned()
+        os.close(status_w)
     try:
         launched = await asyncio.to_thread(gate.release, proc.pid, cgroup)
     except BaseException:
         gate.abandon()
-        proc.kill()
+        os.close(status_r)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
         await proc.wait()
         raise
     assert proc.stdout is not None
@@ -733,32 +748,40 @@ async def _run_exec(build: process.Builder, cgroup: PodCgroup, timeout: float,
     if stdin is not None and proc.stdin is not None:
         proc.stdin.write(stdin)
         proc.stdin.close()
-    reading = asyncio.gather(_read_capped(proc.stdout), _read_capped(proc.stderr))
+    out, err = bytearray(), bytearray()
+    reading = asyncio.gather(_read_capped(proc.stdout, out), _read_capped(proc.stderr, err))
     timed_out = False
+    ended = asyncio.ensure_future(asyncio.to_thread(process.wait_exit_code, status_r))
     try:
-        stdout, stderr = await asyncio.wait_for(asyncio.shield(reading), timeout)
-        await proc.wait()
+        code = await asyncio.wait_for(asyncio.shield(ended), timeout)
     except TimeoutError:
-        timed_out = True
-        await process.terminate(launched, grace=0)
-        stdout, stderr = await reading
-        await proc.wait()
-    code = proc.returncode if proc.returncode is not None else -1
+        timed_out, code = True, None
+    # The sandbox's PID 1 ends whatever the command left behind (background processes that
+    # would hold the pipes open); its end takes the whole PID namespace with it.
+    process.kill_owned(launched.child, uid)
+    await process.terminate(launched, grace=0)
+    try:
+        await asyncio.wait_for(asyncio.shield(reading), 5)
+    except TimeoutError:
+        reading.cancel()
+    await proc.wait()
+    await ended  # the pipe closed with the sandbox
+    os.close(status_r)
+    if code is None:
+        code = proc.returncode if proc.returncode is not None else -1
     return ExecResult(
         exit_code=124 if timed_out else code,
-        stdout=stdout,
-        stderr=stderr,
+        stdout=out.decode(errors="replace"),
+        stderr=err.decode(errors="replace"),
         duration_ms=int((time.monotonic() - started) * 1000),
         timed_out=timed_out,
     )
 
 
-async def _read_capped(stream: asyncio.StreamReader) -> str:
-    kept = bytearray()
+async def _read_capped(stream: asyncio.StreamReader, kept: bytearray) -> None:
     while chunk := await stream.read(65536):
         if len(kept) < EXEC_OUTPUT_LIMIT:
             kept += chunk[: EXEC_OUTPUT_LIMIT - len(kept)]
-    return kept.decode(errors="replace")
 
 
 def _from_settings(settings: Settings) -> Driver:

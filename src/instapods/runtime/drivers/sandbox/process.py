@@ -182,6 +182,32 @@ async def terminate(launched: Launched, grace: float) -> None:
         await asyncio.sleep(0.01)
 
 
+def wait_exit_code(fd: int) -> int | None:
+    """Read bwrap's --json-status-fd until it reports the command's exit code (blocking)."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+        if b'"exit-code"' in data:
+            for document in data.replace(b"}", b"}\n").splitlines():
+                with contextlib.suppress(ValueError):
+                    parsed = json.loads(document)
+                    if isinstance(parsed, dict) and "exit-code" in parsed:
+                        return int(parsed["exit-code"])
+    return None
+
+
+def kill_owned(pid: int, uid: int) -> None:
+    """SIGKILL `pid` if it is still a process of this pod's user (never a reused PID's)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            owner = next((line.split()[1] for line in handle if line.startswith("Uid:")), None)
+    except OSError:
+        return
+    if owner == str(uid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def reap(pid: int) -> None:
     """Collect a finished child of ours (a no-op for adopted processes)."""
     with contextlib.suppress(ChildProcessError):

@@ -31,15 +31,22 @@ class PodDisk:
         return self.mountpoint / name
 
     async def create(self, size_bytes: int, uid: int) -> None:
-        """Make and mount a fresh image whose areas belong to `uid`."""
+        """Make (formatted under a temporary name, then renamed: an image that exists is whole)
+        and mount a fresh image whose areas belong to `uid`."""
         self.image.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.image, "wb") as handle:
+        partial = self.image.with_suffix(".partial")
+        with open(partial, "wb") as handle:
             handle.truncate(size_bytes)
-        os.chmod(self.image, 0o600)
+        os.chmod(partial, 0o600)
         await must(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1",
                     "-O", "^has_journal" if size_bytes < GIB // 4 else "has_journal",
-                    str(self.image)])  # fmt: skip
+                    str(partial)])  # fmt: skip
+        partial.replace(self.image)
         await self.mount()
+        self.prepare(uid)
+
+    def prepare(self, uid: int) -> None:
+        """Give the mounted disk its areas (idempotent, so a cut-off create is finished)."""
         os.chown(self.mountpoint, 0, uid)  # only the pod's group may enter the disk's root
         os.chmod(self.mountpoint, 0o750)
         for name, mode in (("home", 0o700), ("www", 0o755), ("tmp", 0o1777)):
