@@ -51,7 +51,7 @@ def children(pid: int) -> list[int]:
 
 
 def write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # as `echo value > file` does
     try:
         os.write(fd, value.encode())
     finally:
