@@ -11,10 +11,17 @@ from collections.abc import Mapping
 PYTHON = "/usr/bin/python3"
 APP = "/home/instapod/app"
 
-# Prints what the presets need to know about the app, as one JSON object.
+# Prints what the presets need to know about the app, as one JSON object. With JSON
+# {path: base64} on stdin, first writes those files when the app folder is still empty (a new
+# pod's starter app), so provisioning takes one run in the pod instead of three.
 PROBE = r"""
-import json, os, re, sys
+import base64, json, os, re, sys
 app = sys.argv[1]
+if len(sys.argv) > 2 and not (os.path.isdir(app) and os.listdir(app)):
+    for path, data in json.load(sys.stdin).items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
 def read(name):
     try:
         with open(os.path.join(app, name), encoding="utf-8", errors="replace") as f:
@@ -57,19 +64,6 @@ out["links"] = links
 print(json.dumps(out))
 """
 
-# Writes files (JSON {path: base64} on stdin) atomically, creating parent directories.
-WRITE = r"""
-import base64, json, os, sys, tempfile
-for path, data in json.load(sys.stdin).items():
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".instapods-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(base64.b64decode(data))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-"""
-
 # Points a symlink (argv[1]) at a target (argv[2]) atomically, replacing a file or directory.
 RELINK = r"""
 import os, shutil, sys
@@ -108,9 +102,10 @@ def probe() -> list[str]:
     return [PYTHON, "-I", "-c", PROBE, APP]
 
 
-def write(files: Mapping[str, bytes]) -> tuple[list[str], bytes]:
+def seed_and_probe(files: Mapping[str, bytes]) -> tuple[list[str], bytes]:
+    """Write `files` if the app folder is empty, then probe it (one run in the pod)."""
     payload = {path: base64.b64encode(data).decode() for path, data in files.items()}
-    return [PYTHON, "-I", "-c", WRITE], json.dumps(payload).encode()
+    return [PYTHON, "-I", "-c", PROBE, APP, "--seed"], json.dumps(payload).encode()
 
 
 def relink(link: str, target: str) -> list[str]:

@@ -52,17 +52,26 @@ def bare_spec(platform: Platform, pod: Pod) -> PodSpec:
     )
 
 
-async def facts(platform: Platform, spec: PodSpec) -> Facts:
-    result = await platform.runtime.exec(spec, podside.probe(), timeout=30)
+async def facts(
+    platform: Platform, spec: PodSpec, seed: Mapping[str, bytes] | None = None
+) -> Facts:
+    """What the app folder holds (after writing `seed` into it, if it is empty)."""
+    if seed is None:
+        result = await platform.runtime.exec(spec, podside.probe(), timeout=30)
+    else:
+        argv, data = podside.seed_and_probe(seed)
+        result = await platform.runtime.exec(spec, argv, timeout=30, stdin=data)
     if result.exit_code != 0:
         raise BadRequest(f"Could not read the app folder: {result.stderr.strip()[-500:]}")
     return Facts.from_probe(json.loads(result.stdout))
 
 
-async def plan(platform: Platform, pod: Pod, spec: PodSpec | None = None) -> tuple[PodSpec, Plan]:
+async def plan(
+    platform: Platform, pod: Pod, spec: PodSpec | None = None, found: Facts | None = None
+) -> tuple[PodSpec, Plan]:
     """The full spec (with services detected from the app's files) and what was detected."""
     spec = spec or bare_spec(platform, pod)
-    found = await facts(platform, spec)
+    found = found or await facts(platform, spec)
     detected = plan_services(pod.preset, found, platform.runtimes, spec.env, pod.workers or [])
     full = PodSpec(id=spec.id, name=spec.name, resources=spec.resources, slot=spec.slot,
                    services=detected.services, env=spec.env)  # fmt: skip

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from instapods.catalog.presets import BY_SLUG
 from instapods.models import Pod
 from instapods.platform import Platform
-from instapods.pods import podside, repository, runtime_view
+from instapods.pods import repository, runtime_view
 from instapods.pods.presets import starter_files
 from instapods.pods.service import DESTROY, PROVISION, publish
 from instapods.worker.context import JobContext
@@ -60,10 +60,12 @@ async def provision(ctx: JobContext, payload: dict[str, Any]) -> None:
     await ctx.heartbeat()
     if payload.get("clone_of"):
         await platform.runtime.copy_files(payload["clone_of"], pod.id)
-    elif not (await runtime_view.facts(platform, spec)).files:
-        argv, data = podside.write(starter_files(BY_SLUG[pod.preset], pod.name))
-        await platform.runtime.exec(spec, argv, timeout=60, stdin=data)
-    full, _ = await runtime_view.plan(platform, pod, spec)
+        found = await runtime_view.facts(platform, spec)
+    else:  # the starter app goes in only while the folder is empty (a resumed job keeps files)
+        found = await runtime_view.facts(
+            platform, spec, starter_files(BY_SLUG[pod.preset], pod.name)
+        )
+    full, _ = await runtime_view.plan(platform, pod, spec, found)
     state = await platform.runtime.start(full)
     await _set_status(ctx, pod, "running", None, "started",
                       f"Pod {pod.name} started ({state.status})")  # fmt: skip
