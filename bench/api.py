@@ -8,9 +8,11 @@ all through the same in-process ASGI transport, on SQLite. Run: .venv/bin/python
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -45,8 +47,12 @@ def _bare() -> Starlette:
 
 
 async def main() -> None:
+    pods = Path("/tmp/instapods-bench") / uuid.uuid4().hex[:12]  # pod users must reach it
+    pods.parent.mkdir(mode=0o711, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), rate_limits={"register": "1000/minute"})
+        settings = Settings(
+            data_dir=Path(tmp), pods_dir=pods, rate_limits={"register": "1000/minute"}
+        )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -58,6 +64,7 @@ async def main() -> None:
         bare_transport = httpx.ASGITransport(app=_bare())
         async with httpx.AsyncClient(transport=bare_transport, base_url="http://localhost") as c:
             bare = await _median_ms(c, "/plans", {})
+    shutil.rmtree(pods, ignore_errors=True)
     print(f"bare endpoint          {bare:7.3f} ms  (floor)")
     print(f"GET /api/plans         {catalog:7.3f} ms  {catalog / bare:5.1f}x")
     print(f"GET /api/auth/user     {authed:7.3f} ms  {authed / bare:5.1f}x  (token lookup, SQLite)")
