@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any
 
 from sqlalchemy import update
@@ -45,18 +47,39 @@ async def mark_error(ctx: JobContext, payload: dict[str, Any], error: str) -> No
                           f"Provisioning failed: {error[:900]}")  # fmt: skip
 
 
+_busy: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _pod_lock(pod_id: str) -> asyncio.Lock:
+    """One provisioning or clean-up of a pod at a time (a delete waits for its create)."""
+    lock = _busy.get(pod_id)
+    if lock is None:
+        lock = _busy[pod_id] = asyncio.Lock()
+    return lock
+
+
 @register(PROVISION, on_failure=mark_error)
 async def provision(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Create the pod on the host, give it files (the starter app or the source's), start it.
 
     Idempotent: each step checks what exists, so a resumed job finishes what a crash cut off.
     """
+    async with _pod_lock(payload["pod_id"]):
+        await _provision(ctx, payload)
+
+
+async def _provision(ctx: JobContext, payload: dict[str, Any]) -> None:
     platform = ctx.platform
     pod = await _load(ctx, payload["pod_id"])
     if pod is None or pod.deleted_at is not None:
         return
     spec = runtime_view.bare_spec(platform, pod)
-    await platform.runtime.create(spec)
+    if platform.edge is not None:  # its 503 page now; one replace of the route once it runs
+        await asyncio.gather(
+            platform.edge.set_pod(pod.name, None, "creating"), platform.runtime.create(spec)
+        )
+    else:
+        await platform.runtime.create(spec)
     await ctx.heartbeat()
     if payload.get("clone_of"):
         await platform.runtime.copy_files(payload["clone_of"], pod.id)
@@ -69,13 +92,19 @@ async def provision(ctx: JobContext, payload: dict[str, Any]) -> None:
     state = await platform.runtime.start(full)
     await _set_status(ctx, pod, "running", None, "started",
                       f"Pod {pod.name} started ({state.status})")  # fmt: skip
-    await publish(platform, pod)
+    current = await _load(ctx, pod.id)
+    if current is not None and current.deleted_at is None:  # deleted meanwhile: no route
+        await publish(platform, pod)
 
 
 @register(DESTROY)
 async def destroy(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Remove everything of a deleted pod from the host, then free its slot."""
-    await ctx.platform.runtime.destroy(payload["pod_id"])
+    async with _pod_lock(payload["pod_id"]):
+        await ctx.platform.runtime.destroy(payload["pod_id"])
+    pod = await _load(ctx, payload["pod_id"])
+    if pod is not None and ctx.platform.edge is not None:  # in case a create re-published it
+        await ctx.platform.edge.remove_pod(pod.name)
     async with ctx.transaction() as session:
         await session.execute(update(Pod).where(Pod.id == payload["pod_id"]).values(slot=None))
 

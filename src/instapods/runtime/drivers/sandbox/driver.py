@@ -186,8 +186,8 @@ class SandboxDriver(Driver):
         if not pod.disk.image.exists():
             raise PodNotFound(f"pod {spec.id} has no disk on this host")
         await pod.disk.mount()
-        if not pod.net.exists():
-            await pod.net.create()
+        if not pod.net.exists() or not (pod.root / "network").exists():
+            await self._make_network(pod)
         pod.cgroup.create()
         _save_cgroup(pod.root, pod.cgroup)
         res = spec.resources
@@ -195,6 +195,12 @@ class SandboxDriver(Driver):
         self._write_etc(pod, spec)
         for directory in (pod.run, pod.log_dir):
             directory.mkdir(mode=0o700, exist_ok=True)
+
+    async def _make_network(self, pod: HostPod) -> None:
+        """(Re)make the pod's network; the marker says it was finished, not cut off."""
+        (pod.root / "network").unlink(missing_ok=True)
+        await pod.net.create()
+        (pod.root / "network").touch()
 
     # -- the interface ---------------------------------------------------------------------
 
@@ -204,7 +210,12 @@ class SandboxDriver(Driver):
             _private_dir(pod.root, pod.uid)
             _write_file(pod.root / "slot", str(spec.slot))
             if not pod.disk.image.exists():
-                await pod.disk.create(int(spec.resources.disk_gb * GIB), pod.uid)
+                # A first (or cut-off first) create: the disk and the network are made side by
+                # side, the network afresh, since a half-made one would look complete later.
+                await asyncio.gather(
+                    pod.disk.create(int(spec.resources.disk_gb * GIB), pod.uid),
+                    self._make_network(pod),
+                )
             await self._ensure_host(pod, spec)
             pod.disk.prepare(pod.uid)
 
