@@ -247,6 +247,7 @@ class SandboxDriver(Driver):
         await asyncio.gather(*(self._stop_service(pod, s) for s in pod.services.values()))
         pod.services.clear()
         await asyncio.to_thread(pod.cgroup.kill_all)
+        process.kill_uid(pod.uid)
         self._collect(pod)
 
     async def restart_service(self, spec: PodSpec, service: str) -> None:
@@ -390,6 +391,7 @@ class SandboxDriver(Driver):
                 if service.pending is not None:
                     service.pending.cancel()
             await asyncio.to_thread(pod.cgroup.remove)
+            process.kill_uid(pod.uid)
             await pod.net.delete()
             await pod.disk.destroy()
             shutil.rmtree(root, ignore_errors=True)

@@ -208,6 +208,14 @@ def kill_owned(pid: int, uid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of a pod's host uid: that uid is the pod's alone, so this also
+    finds a sandbox caught outside the pod's cgroup (a launch cut off by a crash)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            kill_owned(int(entry), uid)
+
+
 def reap(pid: int) -> None:
     """Collect a finished child of ours (a no-op for adopted processes)."""
     with contextlib.suppress(ChildProcessError):
