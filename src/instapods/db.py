@@ -92,11 +92,16 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
-        for action in session.info.pop("after_commit", []):
-            try:
-                await action()
-            except Exception:  # the transaction holds; a side effect failing must not undo it
-                log.exception("after-commit action failed")
+        await run_after_commit(session)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    """Run the actions `after_commit` registered, once their transaction has committed."""
+    for action in session.info.pop("after_commit", []):
+        try:
+            await action()
+        except Exception:  # the transaction holds; a side effect failing must not undo it
+            log.exception("after-commit action failed")
 
 
 def after_commit(session: AsyncSession, action: Any) -> None:

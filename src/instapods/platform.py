@@ -17,7 +17,7 @@ from instapods.catalog.runtimes import Runtime, detect
 from instapods.config import Settings
 from instapods.kit.clock import utcnow
 from instapods.kit.ids import new_id
-from instapods.kit.mail import Mailer, OutboxMailer, SmtpMailer
+from instapods.kit.mail import Mail, Mailer, OutboxMailer, SmtpMailer
 from instapods.kit.postman import Postman
 from instapods.kit.ratelimit import RateLimiter
 from instapods.kit.secretbox import SecretBox
@@ -55,6 +55,15 @@ class Platform:
     @property
     def public_url(self) -> str:
         return self.settings.resolved_public_url
+
+
+def mail_after_commit(session: AsyncSession, platform: Platform, mail: Mail) -> None:
+    """Send `mail` (in the background) only once the session's transaction has committed."""
+
+    async def post() -> None:
+        platform.postman.post(mail)
+
+    db.after_commit(session, post)
 
 
 def build_mailer(settings: Settings) -> Mailer:

@@ -9,14 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instapods.auth import mails, repository
-from instapods.db import after_commit
 from instapods.errors import BadRequest, Conflict, Unauthorized
 from instapods.kit import crypto
 from instapods.kit.clock import utcnow
 from instapods.kit.ids import new_id
-from instapods.kit.mail import Mail
 from instapods.models import ApiToken, EmailToken, User
-from instapods.platform import Platform
+from instapods.platform import Platform, mail_after_commit
 from instapods.teams import service as teams
 
 VERIFY = "verify_email"
@@ -36,13 +34,6 @@ class Session:
 
     user: User
     token: ApiToken
-
-
-def _post_after_commit(session: AsyncSession, platform: Platform, mail: Mail) -> None:
-    async def post() -> None:
-        platform.postman.post(mail)
-
-    after_commit(session, post)
 
 
 async def issue_token(
@@ -84,7 +75,7 @@ async def _mail_token(session: AsyncSession, user: User, purpose: str, lifetime:
 async def _send_verification(session: AsyncSession, platform: Platform, user: User) -> None:
     hours = platform.settings.verification_ttl_hours
     secret = await _mail_token(session, user, VERIFY, timedelta(hours=hours))
-    _post_after_commit(
+    mail_after_commit(
         session, platform, mails.verification(user.email, platform.public_url, secret, hours)
     )
 
@@ -145,7 +136,7 @@ async def forgot_password(session: AsyncSession, platform: Platform, email: str)
         return
     minutes = platform.settings.reset_ttl_minutes
     secret = await _mail_token(session, user, RESET, timedelta(minutes=minutes))
-    _post_after_commit(
+    mail_after_commit(
         session, platform, mails.password_reset(user.email, platform.public_url, secret, minutes)
     )
 

@@ -8,13 +8,12 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instapods.auth import repository as users
-from instapods.db import after_commit
 from instapods.errors import BadRequest, Conflict, Forbidden, NotFound
 from instapods.kit import crypto
 from instapods.kit.clock import utcnow
 from instapods.kit.ids import new_id
 from instapods.models import Invitation, Membership, Role, Team, User
-from instapods.platform import Platform
+from instapods.platform import Platform, mail_after_commit
 from instapods.pods import repository as pods_repository
 from instapods.teams import mails, repository
 from instapods.teams.permissions import Permission, can_assign
@@ -222,11 +221,7 @@ async def invite(
     mail = mails.invitation(
         email, platform.public_url, secret, access.team.name, user.name or user.email, role, days
     )
-
-    async def post() -> None:
-        platform.postman.post(mail)
-
-    after_commit(session, post)
+    mail_after_commit(session, platform, mail)
     return invitation
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from instapods.db import after_commit
+from instapods.db import after_commit, run_after_commit
 from instapods.kit.ids import new_id
 from instapods.models import Job, JobStatus
 from instapods.models.job import UNFINISHED
@@ -111,11 +111,7 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     async with sessions() as session:
         async with session.begin():
             yield session
-        for action in session.info.pop("after_commit", []):
-            try:
-                await action()
-            except Exception:  # the transaction holds; a side effect failing must not undo it
-                log.exception("after-commit action failed")
+        await run_after_commit(session)
 
 
 def add_waker(wake: Callable[[], None]) -> None:
