@@ -34,24 +34,6 @@ def platform_of(app: FastAPI) -> Platform:
     return platform
 
 
-def error_of(body: object) -> str:
-    """The `error` sentence of an error body, checking the shape the API promises."""
-    assert isinstance(body, dict), body
-    assert set(body) <= {"error", "details"}, body
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    return body["error"]
-
-
-def fields_of(body: object) -> list[str]:
-    """The fields named in a validation error's `details`."""
-    error_of(body)
-    assert isinstance(body, dict)
-    details = body.get("details")
-    assert isinstance(details, list), body
-    return [str(detail["field"]) for detail in details]
-
-
 async def create(api: Client, name: str, preset: str = "python", **body: Any) -> Body:
     """`POST /api/pods`, which must answer 202; the pod as it answered."""
     response = await api.post("/api/pods", json={"name": name, "preset": preset, **body})

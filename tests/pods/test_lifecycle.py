@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 
 from instapods.models import Role
+from tests.fixtures.errors import fields_of
 from tests.fixtures.factories import Factory, UserHandle
 from tests.fixtures.http import Client
 from tests.fixtures.pods import wait_for_status
@@ -23,7 +24,6 @@ from tests.pods.support import (
     event_types,
     fetch,
     fetch_once_up,
-    fields_of,
     platform_of,
     refuses,
     running_pod,

@@ -17,16 +17,15 @@ from fastapi import FastAPI
 
 from instapods.config import PlanConfig, Settings
 from tests.auth.support import with_changes
+from tests.fixtures.errors import error_of, fields_of
 from tests.fixtures.http import Client
 from tests.fixtures.pods import wait_for_status
 from tests.pods.support import (
     Rows,
     address,
-    error_of,
     event_types,
     fetch,
     fetch_once_up,
-    fields_of,
     platform_of,
     run,
     running_pod,

@@ -25,10 +25,11 @@ from sqlalchemy import func, select
 from instapods.app import create_app
 from instapods.config import Settings
 from instapods.models import Job, Pod, PodEvent, Role
+from tests.fixtures.errors import error_of
 from tests.fixtures.factories import Factory, UserHandle
 from tests.fixtures.http import Client
 from tests.fixtures.pods import running_worker, wait_for_status
-from tests.pods.support import Body, Rows, create, error_of, platform_of
+from tests.pods.support import Body, Rows, create, platform_of
 
 Actor = Literal["outsider", "owner", "admin", "member", "viewer"]
 ACTORS: tuple[Actor, ...] = ("outsider", "owner", "admin", "member", "viewer")

@@ -16,9 +16,10 @@ from fastapi import FastAPI
 
 from instapods.config import Settings
 from instapods.kit.clock import utcnow
+from tests.fixtures.errors import error_of, fields_of
 from tests.fixtures.factories import Factory
 from tests.fixtures.http import Client
-from tests.pods.support import Body, Rows, create, error_of, fields_of, platform_of, serving
+from tests.pods.support import Body, Rows, create, platform_of, serving
 
 BAD_NAMES = {
     "uppercase": "MyApp",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -187,21 +186,3 @@ def accept_token(mail: Mail, public_url: str) -> str:
 @pytest.fixture
 def outbox(app: FastAPI) -> Outbox:
     return Outbox(app)
-
-
-def error_of(body: object) -> str:
-    """The `error` sentence of an error body, checking the shape the API promises."""
-    assert isinstance(body, dict), body
-    assert set(body) <= {"error", "details"}, body
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    return body["error"]
-
-
-def fields_of(body: object) -> Sequence[str]:
-    """The fields named in a validation error's `details`."""
-    error_of(body)
-    assert isinstance(body, dict)
-    details = body.get("details")
-    assert isinstance(details, list), body
-    return [d["field"] for d in details]

@@ -24,9 +24,10 @@ from httpx import Response
 from instapods.app import create_app
 from instapods.config import Settings
 from instapods.models import Role
+from tests.fixtures.errors import error_of
 from tests.fixtures.factories import Factory, UserHandle
 from tests.fixtures.http import Client
-from tests.teams.conftest import Db, Outbox, error_of
+from tests.teams.conftest import Db, Outbox
 
 Actor = Literal["outsider", "owner", "admin", "member", "viewer"]
 ACTORS: tuple[Actor, ...] = ("outsider", "owner", "admin", "member", "viewer")

@@ -13,9 +13,10 @@ from typing import Any
 
 from instapods.kit.clock import utcnow
 from instapods.models import Invitation, Role
+from tests.fixtures.errors import error_of, fields_of
 from tests.fixtures.factories import Factory, UserHandle
 from tests.fixtures.http import Client
-from tests.teams.conftest import Db, Outbox, error_of, fields_of
+from tests.teams.conftest import Db, Outbox
 
 INVITATION_FIELDS = {"id", "email", "role", "invited_by", "expires_at", "created_at"}
 

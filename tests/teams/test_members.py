@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from instapods.models import Role
+from tests.fixtures.errors import error_of, fields_of
 from tests.fixtures.factories import Factory
 from tests.fixtures.http import Client
-from tests.teams.conftest import Db, error_of, fields_of
+from tests.teams.conftest import Db
 
 
 async def test_list_members(client: Client, factory: Factory) -> None:

@@ -6,9 +6,10 @@ import re
 from typing import Any
 
 from instapods.models import Role
+from tests.fixtures.errors import error_of, fields_of
 from tests.fixtures.factories import Factory
 from tests.fixtures.http import Client
-from tests.teams.conftest import Db, error_of, fields_of
+from tests.teams.conftest import Db
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

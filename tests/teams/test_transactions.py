@@ -8,9 +8,10 @@ of its table, that the team, its members and its invitations are as they were.
 from __future__ import annotations
 
 from instapods.models import Role
+from tests.fixtures.errors import error_of
 from tests.fixtures.factories import Factory
 from tests.fixtures.http import Client
-from tests.teams.conftest import Db, Outbox, error_of
+from tests.teams.conftest import Db, Outbox
 
 
 async def test_an_invalid_role_leaves_no_membership_and_no_invitation(
