@@ -14,6 +14,8 @@ from instapods.auth.endpoints import router as auth_router
 from instapods.catalog.endpoints import router as catalog_router
 from instapods.config import Settings
 from instapods.errors import install_error_handlers
+from instapods.files.endpoints import router as files_router
+from instapods.files.service import TEXT_LIMIT
 from instapods.middleware import RequestContext
 from instapods.platform import start_platform, stop_platform
 from instapods.pods.endpoints import router as pods_router
@@ -30,6 +32,7 @@ ROUTERS = (
     invitations_router,
     catalog_router,
     pods_router,
+    files_router,
 )
 
 
@@ -61,6 +64,12 @@ def create_app(settings: Settings) -> FastAPI:
         DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
     )
     app.add_middleware(
-        RequestContext, max_json=settings.max_json_body_bytes, max_body=settings.max_body_bytes
+        RequestContext,
+        max_json=settings.max_json_body_bytes,
+        max_body=settings.max_body_bytes,
+        larger={
+            ("PUT", "/files/content"): 2 * TEXT_LIMIT + 1024 * 1024,  # JSON-escaped text
+            ("POST", "/files/unpack"): settings.max_archive_bytes + 1024 * 1024,
+        },
     )
     return app

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
 
     max_json_body_bytes: int = 1024 * 1024
     max_body_bytes: int = 33 * 1024 * 1024
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1)  # one file of files/upload
+    max_archive_bytes: int = Field(default=512 * 1024 * 1024, ge=1)  # files/unpack
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator(

@@ -112,7 +112,9 @@ def error_response(error: AppError) -> JSONResponse:
 
 
 def _field_name(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    """("query", "path") -> "path": the first item says where the field was, not its name."""
+    where = ("body", "query", "path", "header", "cookie")
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in where else loc)]
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 

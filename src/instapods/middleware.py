@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from instapods.errors import AppError, BadRequest, PayloadTooLarge
@@ -57,10 +57,17 @@ class RequestContext:
     by their declared length and left to the endpoint to stream.
     """
 
-    def __init__(self, app: ASGIApp, max_json: int, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_json: int,
+        max_body: int,
+        larger: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_json = max_json
         self.max_body = max_body
+        self.larger = dict(larger or {})  # (method, path suffix) -> limit of that route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,6 +104,10 @@ class RequestContext:
         content_type = (_header(scope, b"content-type") or "").lower()
         streamed = content_type.startswith(STREAMED_TYPES)
         limit = self.max_body if streamed else self.max_json
+        method, path = scope.get("method", ""), scope.get("path", "")
+        for (route_method, suffix), route_limit in self.larger.items():
+            if method == route_method and path.endswith(suffix):
+                limit = route_limit
         length = _header(scope, b"content-length")
         if length is not None:
             if not (length.isascii() and length.isdigit()):  # '²'.isdigit() is True

@@ -15,6 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from instapods.runtime.files import PodFiles
 
 
 class Capability(StrEnum):
@@ -199,6 +203,10 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def copy_files(self, source_id: str, target_id: str) -> None:
         """Copy the files of one pod (home, /var/www) into another, owned by the target."""
+
+    @abc.abstractmethod
+    def files(self, spec: PodSpec) -> PodFiles:
+        """The pod's files (instapods.runtime.files), whether it runs or is stopped."""
 
     @abc.abstractmethod
     def slot_free(self, slot: int) -> bool:

@@ -35,6 +35,13 @@ from instapods.runtime.base import (
 )
 from instapods.runtime.drivers.sandbox import cgroups, host, network, process
 from instapods.runtime.drivers.sandbox.cgroups import PodCgroup
+from instapods.runtime.drivers.sandbox.files import (
+    Agent,
+    AgentPool,
+    SandboxFiles,
+    agent_argv,
+    start_agent,
+)
 from instapods.runtime.drivers.sandbox.logs import ServiceLog
 from instapods.runtime.drivers.sandbox.network import PodNetwork
 from instapods.runtime.drivers.sandbox.sandbox import SandboxView, base_env, etc_files
@@ -70,6 +77,7 @@ class HostPod:
     services: dict[str, Supervised] = field(default_factory=dict)
     logs: dict[str, ServiceLog] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    files: AgentPool | None = None  # the files agents, once a file operation needed one
 
     @property
     def run(self) -> Path:
@@ -244,6 +252,8 @@ class SandboxDriver(Driver):
             await self._stop_all(pod)
 
     async def _stop_all(self, pod: HostPod) -> None:
+        if pod.files is not None:
+            await pod.files.close_idle()  # busy ones end with the uid's processes below
         await asyncio.gather(*(self._stop_service(pod, s) for s in pod.services.values()))
         pod.services.clear()
         await asyncio.to_thread(pod.cgroup.kill_all)
@@ -358,10 +368,14 @@ class SandboxDriver(Driver):
                 f"the pod uses {used // MIB} MiB, more than the {size // MIB} MiB of the new plan"
             )
         was_running = pod.desired_running()
+        if pod.files is not None:
+            pod.files.paused = True
         await self._stop_all(pod)
         try:
             await pod.disk.shrink(size)
         finally:
+            if pod.files is not None:
+                pod.files.paused = False
             if was_running and pod.disk.mounted():
                 for service_spec in spec.services:
                     await self._launch(pod, spec, service_spec)
@@ -386,6 +400,9 @@ class SandboxDriver(Driver):
                 return
         async with pod.lock:
             pod.set_desired(False)
+            if pod.files is not None:
+                pod.files.paused = True
+                await pod.files.close_idle()
             for service in pod.services.values():
                 self.watcher.unwatch(service)
                 if service.pending is not None:
@@ -444,6 +461,25 @@ class SandboxDriver(Driver):
     def events(self) -> list[RuntimeEvent]:
         events, self._events = self._events, []
         return events
+
+    def files(self, spec: PodSpec) -> SandboxFiles:
+        pod = self._known(spec.id)
+        if pod.files is None:
+            pod.files = AgentPool(lambda: self._start_files_agent(pod, spec))
+        return SandboxFiles(pod.files)
+
+    async def _start_files_agent(self, pod: HostPod, first: PodSpec) -> Agent:
+        spec = pod.spec or first
+        if not pod.disk.mounted() or not pod.net.exists():
+            async with pod.lock:
+                await self._ensure_host(pod, spec)
+        view = self._view(pod, spec)
+        env = base_env(spec.name)
+        return await start_agent(
+            lambda fds, sock: view.command(agent_argv(sock), env, "/", fds),
+            pod.cgroup,
+            pod.run / "files-agent.err",
+        )
 
     def slot_free(self, slot: int) -> bool:
         net = PodNetwork.for_slot(self.pod_network, slot)
@@ -608,6 +644,8 @@ class SandboxDriver(Driver):
             await asyncio.sleep(COLLECT_EVERY)
             for pod in list(self.pods.values()):
                 self._collect(pod)
+                if pod.files is not None and pod.files.idle:
+                    await pod.files.reap()
 
 
 # -- helpers --------------------------------------------------------------------------------
