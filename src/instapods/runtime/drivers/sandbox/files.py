@@ -160,69 +160,63 @@ async def start_agent(build: Builder, cgroup: PodCgroup, errors: Path) -> Agent:
 
 
 class AgentPool:
-    """The agents of one pod: up to MAX_AGENTS, started on demand, ended when idle."""
+    """The agents of one pod: up to MAX_AGENTS, started on demand, ended when idle.
+
+    The bookkeeping never awaits, so a request cancelled at any point (a client that went away)
+    cannot leak a slot; agents that are done for are ended in the background."""
 
     def __init__(self, start: Callable[[], Awaitable[Agent]]) -> None:
         self.start = start
         self.idle: list[Agent] = []
-        self.count = 0
+        self.slots = asyncio.Semaphore(MAX_AGENTS)
         self.paused = False
-        self.changed = asyncio.Condition()
+        self.closing: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def agent(self) -> AsyncIterator[Agent]:
-        agent = await self._take()
+        if self.paused:
+            raise FileError(FileProblem.BUSY, "The pod's disk is being resized; try again")
+        await self.slots.acquire()
+        try:
+            agent = self._idle_agent() or await self.start()
+        except BaseException:
+            self.slots.release()
+            raise
         try:
             yield agent
         except BaseException:
             agent.broken = True
             raise
         finally:
-            await self._give_back(agent)
-
-    async def _take(self) -> Agent:
-        async with self.changed:
-            while True:
-                if self.paused:
-                    raise FileError(FileProblem.BUSY, "The pod's disk is being resized; try again")
-                while self.idle:
-                    agent = self.idle.pop()
-                    if agent.usable:
-                        return agent
-                    self.count -= 1
-                    await agent.close()
-                if self.count < MAX_AGENTS:
-                    self.count += 1
-                    break
-                await self.changed.wait()
-        try:
-            return await self.start()
-        except BaseException:
-            async with self.changed:
-                self.count -= 1
-                self.changed.notify()
-            raise
-
-    async def _give_back(self, agent: Agent) -> None:
-        if not agent.usable:
-            await asyncio.shield(agent.close())
-        async with self.changed:
-            if agent.usable:
+            self.slots.release()
+            if agent.usable and not self.paused:
                 agent.last_used = time.monotonic()
                 self.idle.append(agent)
             else:
-                self.count -= 1
-            self.changed.notify()
+                self._end(agent)
+
+    def _idle_agent(self) -> Agent | None:
+        while self.idle:
+            agent = self.idle.pop()
+            if agent.usable:
+                return agent
+            self._end(agent)
+        return None
+
+    def _end(self, agent: Agent) -> None:
+        task = asyncio.ensure_future(agent.close())
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
 
     async def reap(self, idle_for: float = IDLE_SECONDS) -> None:
-        """End agents unused for `idle_for` seconds."""
+        """End agents unused for `idle_for` seconds (and wait until they are gone)."""
         now = time.monotonic()
-        async with self.changed:
-            old = [a for a in self.idle if now - a.last_used > idle_for or not a.usable]
-            self.idle = [a for a in self.idle if a not in old]
-            self.count -= len(old)
+        old = [a for a in self.idle if now - a.last_used > idle_for or not a.usable]
+        self.idle = [a for a in self.idle if a not in old]
         for agent in old:
-            await agent.close()
+            self._end(agent)
+        if self.closing:
+            await asyncio.gather(*self.closing, return_exceptions=True)
 
     async def close_idle(self) -> None:
         await self.reap(idle_for=-1)
