@@ -41,6 +41,19 @@ CATALOG = {
     ("GET", "/api/regions"),
     ("GET", "/api/runtimes"),
 }
+FILES = {  # the contract's Files table, and manifest and unpack (ours, for deploy)
+    ("GET", "/api/pods/{}/files"),
+    ("GET", "/api/pods/{}/files/content"),
+    ("PUT", "/api/pods/{}/files/content"),
+    ("POST", "/api/pods/{}/files/upload"),
+    ("GET", "/api/pods/{}/files/download"),
+    ("DELETE", "/api/pods/{}/files"),
+    ("POST", "/api/pods/{}/files/rename"),
+    ("POST", "/api/pods/{}/files/copy"),
+    ("POST", "/api/pods/{}/folders"),
+    ("GET", "/api/pods/{}/files/manifest"),
+    ("POST", "/api/pods/{}/files/unpack"),
+}
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -76,7 +89,7 @@ async def test_document_lists_every_documented_route(client: Client) -> None:
     document = await openapi(client)
     assert document["openapi"].startswith("3.")
     listed = {(method, path) for method, path, _ in operations(document)}
-    for table in (AUTHENTICATION, TEAMS, CATALOG, {("GET", "/api/health")}):
+    for table in (AUTHENTICATION, TEAMS, CATALOG, FILES, {("GET", "/api/health")}):
         assert table <= listed, sorted(table - listed)
 
 

@@ -33,8 +33,18 @@ from instapods.files.schemas import (
 from instapods.files.service import TEXT_LIMIT, Files, files_of
 from instapods.pods.endpoints import CallerDep
 from instapods.runtime.files import Download, file_name, pod_path
+from instapods.system.openapi import errors
 
-router = APIRouter(prefix="/api/pods/{name}", tags=["files"])
+router = APIRouter(
+    prefix="/api/pods/{name}",
+    tags=["files"],
+    responses=errors(
+        e403="The role, or the pod's own permissions, do not allow it",
+        e404="No such pod (in the current team) or file",
+        e409="The target exists, or the pod is busy (creating, deleting, stopping)",
+        e413="Too large: the file, the content, or more than the pod's disk holds",
+    ),
+)
 
 PathQuery = Annotated[PodPath, Query(description="An absolute path inside the pod")]
 MAX_EXCLUDES = 200

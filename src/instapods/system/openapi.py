@@ -28,6 +28,11 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
+def errors(**descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """Error responses for a router or route: errors(e404="Pod or file not found", …)."""
+    return {int(code[1:]): _error_response(text) for code, text in descriptions.items()}
+
+
 def build(app: FastAPI) -> dict[str, Any]:
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
