@@ -96,11 +96,7 @@ def pod_path(value: str) -> str:
         raise ValueError("must be an absolute path")
     if "\x00" in value:
         raise ValueError("must not contain NUL bytes")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8") from None
-    if size > MAX_PATH_BYTES:
+    if _utf8_size(value) > MAX_PATH_BYTES:
         raise ValueError(f"must be at most {MAX_PATH_BYTES} bytes")
     if not value.startswith("/"):
         raise ValueError("must be an absolute path (starting with /)")
@@ -120,13 +116,16 @@ def file_name(value: str) -> str:
     """A single name (an uploaded file's), checked like a path segment."""
     if not value or value in (".", "..") or "/" in value or "\x00" in value:
         raise ValueError("must be a plain file name (no '/', not '.' or '..')")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8") from None
-    if size > MAX_NAME_BYTES:
+    if _utf8_size(value) > MAX_NAME_BYTES:
         raise ValueError(f"must be at most {MAX_NAME_BYTES} bytes")
     return value
+
+
+def _utf8_size(value: str) -> int:
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8") from None
 
 
 def is_root(path: str) -> bool:

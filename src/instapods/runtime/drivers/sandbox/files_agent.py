@@ -374,41 +374,40 @@ def exists_at(parent: int, name: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def source_and_target(source: str, target: str, verb: str) -> Iterator[tuple[int, str, int, str]]:
+    """The checked parents and names of an existing `source` and a new `target` (its parents
+    made), for a move or a copy."""
+    if target == source or target.startswith(source + "/"):
+        raise Problem("invalid", f"cannot {verb} {source} into itself")
+    source_dir, source_name = open_parent(source)
+    with closing(source_dir):
+        if not exists_at(source_dir, source_name):
+            raise Problem("not_found", f"{source}: No such file or directory")
+        target_dir, target_name = open_parent(target, create=True)
+        with closing(target_dir):
+            if exists_at(target_dir, target_name):
+                raise Problem("exists", f"{target} already exists")
+            yield source_dir, source_name, target_dir, target_name
+
+
 def op_rename(channel: Channel, request: Message, _: int | None) -> Message:
     old, new = request["old"], request["new"]
-    if new == old or new.startswith(old + "/"):
-        raise Problem("invalid", f"cannot move {old} into itself")
-    source, old_name = open_parent(old)
-    with closing(source):
-        if not exists_at(source, old_name):
-            raise Problem("not_found", f"{old}: No such file or directory")
-        target, new_name = open_parent(new, create=True)
-        with closing(target):
-            if exists_at(target, new_name):
-                raise Problem("exists", f"{new} already exists")
-            try:
-                os.rename(old_name, new_name, src_dir_fd=source, dst_dir_fd=target)
-            except OSError as error:
-                if error.errno != errno.EXDEV:  # another of the pod's mounts: copy, then remove
-                    raise problem_of(error, new) from None
-                copy_at(source, old_name, target, new_name, new)
-                remove_at(source, old_name, old)
+    with source_and_target(old, new, "move") as (source, old_name, target, new_name):
+        try:
+            os.rename(old_name, new_name, src_dir_fd=source, dst_dir_fd=target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:  # another of the pod's mounts: copy, then remove
+                raise problem_of(error, new) from None
+            copy_at(source, old_name, target, new_name, new)
+            remove_at(source, old_name, old)
     return {"ok": True}
 
 
 def op_copy(channel: Channel, request: Message, _: int | None) -> Message:
-    source_path, target_path = request["source"], request["destination"]
-    if target_path == source_path or target_path.startswith(source_path + "/"):
-        raise Problem("invalid", f"cannot copy {source_path} into itself")
-    source, source_name = open_parent(source_path)
-    with closing(source):
-        if not exists_at(source, source_name):
-            raise Problem("not_found", f"{source_path}: No such file or directory")
-        target, target_name = open_parent(target_path, create=True)
-        with closing(target):
-            if exists_at(target, target_name):
-                raise Problem("exists", f"{target_path} already exists")
-            copy_at(source, source_name, target, target_name, target_path)
+    path = request["destination"]
+    with source_and_target(request["source"], path, "copy") as (source, name, target, new_name):
+        copy_at(source, name, target, new_name, path)
     return {"ok": True}
 
 
