@@ -50,6 +50,10 @@ class AgentGone(Exception):
     """The agent ended mid-conversation (the pod was stopped, or it was killed)."""
 
 
+class Refused(FileError):
+    """The agent answered a request with a problem: the conversation ended cleanly."""
+
+
 class Agent:
     """One running files agent and the socket to it."""
 
@@ -111,7 +115,7 @@ class Agent:
                 problem = FileProblem(str(reply.get("problem")))
             except ValueError:
                 problem = FileProblem.INVALID
-            raise FileError(problem, str(reply.get("message", "the operation failed")))
+            raise Refused(problem, str(reply.get("message", "the operation failed")))
         return reply
 
     async def close(self) -> None:
@@ -184,6 +188,8 @@ class AgentPool:
             raise
         try:
             yield agent
+        except Refused:
+            raise  # the agent answered and waits for the next request
         except BaseException:
             agent.broken = True
             raise
@@ -259,8 +265,12 @@ class SandboxFiles(PodFiles):
                         yield chunk
                     finished = True
 
-                yield Download(size=int(head["size"]), modified_at=_time(head["mtime"]),
-                               chunks=chunks())  # fmt: skip
+                try:
+                    yield Download(size=int(head["size"]), modified_at=_time(head["mtime"]),
+                                   chunks=chunks())  # fmt: skip
+                except BaseException:
+                    agent.broken = True  # whatever went wrong, it is mid-conversation
+                    raise
             finally:
                 os.close(reader)
             if finished:
@@ -295,13 +305,17 @@ class SandboxFiles(PodFiles):
                 os.close(reader)
             try:
                 await _gone_is_busy(agent.expect())  # the target is valid and open
-                async for chunk in chunks:
-                    await _write(writer, chunk)
-            except BrokenPipeError:  # the agent stopped reading: its reply says why
-                os.close(writer)
-                writer = -1
-                await _gone_is_busy(agent.expect())
-                raise FileError(FileProblem.BUSY, "The pod's files agent stopped reading") from None
+                try:
+                    async for chunk in chunks:
+                        await _write(writer, chunk)
+                except BrokenPipeError:  # the agent stopped reading: its reply says why
+                    os.close(writer)
+                    writer = -1
+                    await _gone_is_busy(agent.expect())
+                    raise FileError(FileProblem.BUSY, "The files agent stopped reading") from None
+                except BaseException:
+                    agent.broken = True  # the caller's bytes failed: never commit
+                    raise
             finally:
                 if writer >= 0:
                     os.close(writer)

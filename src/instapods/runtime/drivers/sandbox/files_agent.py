@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -27,6 +28,7 @@ import socket
 import stat
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +38,7 @@ LIST_LIMIT = 100_000
 MANIFEST_LIMIT = 100_000
 UNPACK_LIMIT = 100_000
 STAGING = ".instapods-unpack-"
+STALE_SECONDS = 60
 DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 Message = dict[str, Any]
@@ -306,8 +309,12 @@ def write_target(path: str) -> tuple[int, str]:
         except OSError:
             return parent, name
         real = where(target)
+        is_dir = stat.S_ISDIR(os.fstat(target).st_mode)
         os.close(target)
-        if inside(real) and real not in ROOTS:
+        if is_dir:
+            os.close(parent)
+            raise Problem("is_a_directory", f"{path} leads to a directory")
+        if inside(real):
             os.close(parent)
             return open_parent(real, create=False)
     return parent, name
@@ -512,50 +519,105 @@ def member_names(name: str) -> list[str]:
 
 
 def op_unpack(channel: Channel, request: Message, pipe: int | None) -> Message:
-    """Unpack a tar stream into a hidden staging folder of the target, then (on "commit") move
-    every file into place and remove the `delete` paths."""
+    """Unpack a tar stream into a hidden staging folder of the target, then (on "commit") check
+    every place it goes, move every file into place and remove the `delete` paths."""
     path, delete = request["path"], [str(p) for p in request.get("delete", [])]
     if pipe is None:
         raise Problem("invalid", "unpack needs a pipe")
     deletions = [member_names(p) for p in delete]
+    base = split(path)[1]
     with closing(pipe):
         top = open_dir(path, create=True)
         with closing(top):
-            for stale in os.listdir(top):
-                if stale.startswith(STAGING):
-                    remove_at(top, stale, stale)
+            remove_stale_staging(top)
             staging_name = STAGING + secrets.token_hex(6)
             os.mkdir(staging_name, 0o700, dir_fd=top)
             try:
                 staging = os.open(staging_name, DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
                 with closing(staging):
+                    fcntl.flock(staging, fcntl.LOCK_EX)  # in use: not stale to another unpack
                     channel.send({"ok": True, "ready": True})
                     files, folders, size = stage(pipe, staging)
                     channel.send({"ok": True, "received": size})
                     if not channel.verdict():
                         return {"ok": False, "problem": "invalid", "message": "unpack cancelled"}
+                    preflight(path, base, files, folders, deletions)
                     for names in folders:
-                        os.close(open_dir(path, [*split(path)[1], *names], create=True))
+                        os.close(open_dir(path, [*base, *names], create=True))
                     for index, (names, _) in enumerate(files):
-                        parent = open_dir(path, [*split(path)[1], *names[:-1]], create=True)
+                        parent = open_dir(path, [*base, *names[:-1]], create=True)
                         with closing(parent):
                             move_in(staging, str(index), parent, names[-1], path)
-                    for names in deletions:
-                        parent_path = [*split(path)[1], *names[:-1]]
-                        try:
-                            parent = open_dir(path, parent_path)
-                        except Problem as problem:
-                            if problem.problem == "not_found":
-                                continue
-                            raise
-                        with closing(parent):
-                            if exists_at(parent, names[-1]):
-                                remove_at(parent, names[-1], "/".join(names))
+                    deleted = sum(remove_below(path, [*base, *names]) for names in deletions)
             finally:
                 with contextlib.suppress(OSError, Problem):
                     remove_at(top, staging_name, staging_name)
     return {"ok": True, "files": len(files), "directories": len(folders),
-            "deleted": len(deletions), "bytes": size}  # fmt: skip
+            "deleted": deleted, "bytes": size}  # fmt: skip
+
+
+def remove_stale_staging(top: int) -> None:
+    """Remove staging folders an unpack left behind (its agent was killed), but never one in
+    use (locked) or just made (not locked yet)."""
+    for name in os.listdir(top):
+        if not name.startswith(STAGING):
+            continue
+        try:
+            fd = os.open(name, DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+        except OSError:
+            continue
+        with closing(fd):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if time.time() - os.fstat(fd).st_mtime < STALE_SECONDS:
+                continue
+            with contextlib.suppress(OSError, Problem):
+                remove_at(top, name, name)
+
+
+def preflight(
+    path: str,
+    base: list[str],
+    files: list[tuple[list[str], int]],
+    folders: list[list[str]],
+    deletions: list[list[str]],
+) -> None:
+    """Check every place an unpack will touch before it touches any: a parent that leads out
+    of the roots, a file in the way of a folder or a folder in the way of a file."""
+    parents = {tuple(names[:-1]) for names, _ in files} | {tuple(n) for n in folders}
+    parents |= {tuple(names[:-1]) for names in deletions}
+    leaves = {tuple(names) for names, _ in files}
+    for parent in sorted(parents):
+        try:
+            fd = open_dir(path, [*base, *parent])
+        except Problem as problem:
+            if problem.problem == "not_found":
+                continue
+            raise
+        with closing(fd):
+            for names in leaves:
+                if tuple(names[:-1]) == parent:
+                    with contextlib.suppress(FileNotFoundError):
+                        info = os.stat(names[-1], dir_fd=fd, follow_symlinks=False)
+                        if stat.S_ISDIR(info.st_mode):
+                            raise Problem("is_a_directory", f"{'/'.join(names)} is a directory")
+
+
+def remove_below(path: str, names: list[str]) -> int:
+    """Remove `names` (below a root) if it exists; 1 if something was removed."""
+    try:
+        parent = open_dir(path, names[:-1])
+    except Problem as problem:
+        if problem.problem == "not_found":
+            return 0
+        raise
+    with closing(parent):
+        if not exists_at(parent, names[-1]):
+            return 0
+        remove_at(parent, names[-1], "/".join(names))
+    return 1
 
 
 def stage(pipe: int, staging: int) -> tuple[list[tuple[list[str], int]], list[list[str]], int]:
