@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from instapods.errors import BadRequest, ValidationFailed
+from instapods.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from instapods.files.multipart import FormStream
 from instapods.files.schemas import (
     APP_ROOT,
@@ -79,10 +79,13 @@ async def read_content(name: str, who: CallerDep, path: PathQuery) -> ContentOut
 @router.put("/files/content")
 async def write_content(name: str, body: ContentIn, who: CallerDep) -> PathStatus:
     """Save a text file (parent directories are created), replacing it atomically."""
-    data = body.content.encode("utf-8", "surrogatepass")
-    if len(data) > TEXT_LIMIT:
-        raise BadRequest(f"The content is larger than {TEXT_LIMIT} bytes; use files/upload")
     files = await files_of(who, name, change=True)
+    try:
+        data = body.content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("The content is not valid Unicode text (a lone surrogate)") from None
+    if len(data) > TEXT_LIMIT:
+        raise PayloadTooLarge(f"The content is larger than {TEXT_LIMIT} bytes; use files/upload")
     await files.write(body.path, _once(data), "file_saved")
     return PathStatus(status="saved", path=body.path)
 

@@ -53,6 +53,7 @@ class FormStream:
     """
 
     def __init__(self, request: Request, file_field: str, limit: int) -> None:
+        self._spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         content_type, options = parse_options_header(request.headers.get("content-type", ""))
         if content_type != b"multipart/form-data" or not options.get(b"boundary"):
             raise BadRequest("Send the file as multipart/form-data")
@@ -67,7 +68,8 @@ class FormStream:
         self._file_size = 0
         self._body = request.stream()
         self._finished = False
-        self._spool: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self._fields_before_file = 0
+        self._before: Form | None = None  # the form as it was when the file part began
         self._parser = MultipartParser(
             options[b"boundary"],
             {
@@ -110,8 +112,11 @@ class FormStream:
             if self._file_started:
                 raise BadRequest(f"Send one {self.file_field!r} part only")
             self._file_started = True
+            self._fields_before_file = self._field_count()
             self.form.filename = self._part.filename
             self.form.file_field = self._part.name
+            fields = {name: list(values) for name, values in self.form.fields.items()}
+            self._before = Form(fields, self.form.filename, self.form.file_field)
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file():
@@ -129,9 +134,12 @@ class FormStream:
             self._file_done = True
             return
         values = self.form.fields.setdefault(self._part.name, [])
-        if sum(len(v) for v in self.form.fields.values()) > MAX_FIELDS:
+        if self._field_count() > MAX_FIELDS:
             raise PayloadTooLarge("The form has too many fields")
         values.append(self._part.data.decode("utf-8", "replace"))
+
+    def _field_count(self) -> int:
+        return sum(len(v) for v in self.form.fields.values())
 
     def _is_file(self) -> bool:
         return self._file_started and not self._file_done and self._part.name == self.file_field
@@ -155,11 +163,11 @@ class FormStream:
         return True
 
     async def start(self) -> Form:
-        """Read up to the file part, or until it is clear where the file goes. When the form
-        ends before a file part, `form.filename` is None."""
+        """Read up to the file part; the fields sent before it (however the body was cut into
+        chunks). When the form ends before a file part, `filename` is None."""
         while not self._file_started and await self._feed():
             pass
-        return self.form
+        return self._before or self.form
 
     async def spool_rest(self) -> Form:
         """Read the whole rest of the body, keeping the file in a temporary file (for fields
@@ -194,10 +202,9 @@ class FormStream:
                 break
             if not await self._feed():
                 raise BadRequest("The upload ended before the file did")
-        known = sum(len(v) for v in self.form.fields.values())
         while await self._feed():
             pass
-        if sum(len(v) for v in self.form.fields.values()) > known:
+        if self._field_count() > self._fields_before_file:
             raise BadRequest("Send the form's fields before its file part")
 
     def __del__(self) -> None:
