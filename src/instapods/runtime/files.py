@@ -14,7 +14,7 @@ import stat
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from instapods.runtime.errors import RuntimeDriverError
@@ -47,7 +47,11 @@ class FileEntry:
     name: str
     mode: int  # st_mode, of the entry itself (a symlink is a symlink)
     size: int
-    modified_at: datetime
+    mtime: float  # seconds since the epoch
+
+    @property
+    def modified_at(self) -> datetime:
+        return datetime.fromtimestamp(self.mtime, UTC)
 
     @property
     def is_dir(self) -> bool:

@@ -242,7 +242,7 @@ class SandboxFiles(PodFiles):
         if reply.get("missing"):
             return None
         entries = [
-            FileEntry(name=name, mode=mode, size=size, modified_at=_time(mtime))
+            FileEntry(name=name, mode=mode, size=size, mtime=mtime)
             for name, mode, size, mtime in reply["entries"]
         ]
         return Listing(entries=entries, truncated=bool(reply.get("truncated")))

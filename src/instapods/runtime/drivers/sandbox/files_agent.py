@@ -20,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import fnmatch
+import gzip
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ import stat
 import sys
 import tarfile
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -544,10 +546,14 @@ def op_unpack(channel: Channel, request: Message, pipe: int | None) -> Message:
                     preflight(path, base, files, folders, deletions)
                     for names in folders:
                         os.close(open_dir(path, [*base, *names], create=True))
+                    by_parent: dict[tuple[str, ...], list[tuple[int, str]]] = {}
                     for index, (names, _) in enumerate(files):
-                        parent = open_dir(path, [*base, *names[:-1]], create=True)
+                        by_parent.setdefault(tuple(names[:-1]), []).append((index, names[-1]))
+                    for parent_names, moves in by_parent.items():
+                        parent = open_dir(path, [*base, *parent_names], create=True)
                         with closing(parent):
-                            move_in(staging, str(index), parent, names[-1], path)
+                            for index, name in moves:
+                                move_in(staging, str(index), parent, name, path)
                     deleted = sum(remove_below(path, [*base, *names]) for names in deletions)
             finally:
                 with contextlib.suppress(OSError, Problem):
@@ -586,9 +592,10 @@ def preflight(
 ) -> None:
     """Check every place an unpack will touch before it touches any: a parent that leads out
     of the roots, a file in the way of a folder or a folder in the way of a file."""
-    parents = {tuple(names[:-1]) for names, _ in files} | {tuple(n) for n in folders}
-    parents |= {tuple(names[:-1]) for names in deletions}
-    leaves = {tuple(names) for names, _ in files}
+    leaves: dict[tuple[str, ...], list[str]] = {}  # parent -> the file names going there
+    for names, _ in files:
+        leaves.setdefault(tuple(names[:-1]), []).append(names[-1])
+    parents = set(leaves) | {tuple(n) for n in folders} | {tuple(n[:-1]) for n in deletions}
     for parent in sorted(parents):
         try:
             fd = open_dir(path, [*base, *parent])
@@ -597,12 +604,12 @@ def preflight(
                 continue
             raise
         with closing(fd):
-            for names in leaves:
-                if tuple(names[:-1]) == parent:
-                    with contextlib.suppress(FileNotFoundError):
-                        info = os.stat(names[-1], dir_fd=fd, follow_symlinks=False)
-                        if stat.S_ISDIR(info.st_mode):
-                            raise Problem("is_a_directory", f"{'/'.join(names)} is a directory")
+            for name in leaves.get(parent, []):
+                with contextlib.suppress(FileNotFoundError):
+                    if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise Problem(
+                            "is_a_directory", f"{'/'.join([*parent, name])} is a directory"
+                        )
 
 
 def remove_below(path: str, names: list[str]) -> int:
@@ -624,10 +631,12 @@ def stage(pipe: int, staging: int) -> tuple[list[tuple[list[str], int]], list[li
     files: list[tuple[list[str], int]] = []
     folders: list[list[str]] = []
     size = 0
-    stream = os.fdopen(os.dup(pipe), "rb", buffering=CHUNK)
+    stream: Any = os.fdopen(os.dup(pipe), "rb", buffering=CHUNK)
+    if stream.peek(2)[:2] == b"\x1f\x8b":  # gzip: zlib in big reads beats tarfile's own
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")
     try:
-        archive = tarfile.open(fileobj=stream, mode="r|*")  # noqa: SIM115 (closed below)
-    except (tarfile.TarError, EOFError) as error:
+        archive = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 (closed below)
+    except (tarfile.TarError, EOFError, OSError) as error:
         stream.close()
         raise Problem("invalid", f"not a tar archive: {error}") from None
     with stream, archive:
@@ -654,7 +663,7 @@ def stage(pipe: int, staging: int) -> tuple[list[tuple[list[str], int]], list[li
                     raise Problem(
                         "invalid", f"{member.name} is a link or device; only files and folders"
                     )
-        except (tarfile.TarError, EOFError, UnicodeError) as error:
+        except (tarfile.TarError, EOFError, UnicodeError, gzip.BadGzipFile, zlib.error) as error:
             raise Problem("invalid", f"the archive is damaged: {error}") from None
         except OSError as error:
             raise problem_of(error, "the archive") from None
