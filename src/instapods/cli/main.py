@@ -1,23 +1,84 @@
-"""The `instapods` command. Server commands live here; the client commands arrive with the CLI.
+"""The `instapods` command: the client (talks to the HTTP API only; instapods.cli.commands,
+files, deploy) and the server's own commands (server, worker, db), whose code is imported
+inside them only, so the client stays light and never touches server code.
 
-Server code is imported inside the server commands only, so the client stays light.
+Exit codes: 0 done, 1 the API refused (4xx/5xx), 2 a wrong command line, 3 the API could not
+be reached, 4 not signed in; `exec` passes the command's own code through; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.exceptions import TyperException
 
 from instapods import __version__
+from instapods.cli import commands
+from instapods.cli.client import EXIT_USAGE, CliError
+from instapods.cli.context import err, show, state
+from instapods.cli.deploy import deploy
+from instapods.cli.files import files_app
 
 if TYPE_CHECKING:
     from instapods.config import Settings
 
-app = typer.Typer(help="instapods: run web apps in isolated pods.", no_args_is_help=True)
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="instapods: run web apps in isolated pods.\n\nExample: instapods deploy hello",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    rich_markup_mode=None, help="Database maintenance (on the server).", no_args_is_help=True
+)
+GLOBAL_FLAGS = ("--json",)
+GLOBAL_OPTIONS = ("--api", "--token")
+
+
+@app.callback()
+def root(
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="The API's URL [env INSTAPODS_API; default: the config "
+            "file's, else http://localhost:8080]",
+            metavar="URL",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="An API token [env INSTAPODS_TOKEN; default: the config file's]",
+            metavar="TOKEN",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (JSON on stdout only)")
+    ] = False,
+) -> None:
+    """Global options; they may also come after the command (`instapods pods list --json`)."""
+    state.api_url, state.token, state.json = api, token, json_output
+
+
+app.add_typer(commands.auth_app, name="auth")
+app.command("whoami")(commands.whoami)
+app.add_typer(commands.pods_app, name="pods")
+app.command("deploy")(deploy)
+app.add_typer(files_app, name="files")
+app.command("logs")(commands.logs)
+app.command("exec")(commands.exec_command)
+app.add_typer(commands.env_app, name="env")
+app.command("presets")(commands.presets)
+app.command("plans")(commands.plans)
+app.command("regions")(commands.regions)
+app.command("open")(commands.open_pod)
+app.add_typer(commands.teams_app, name="teams")
 app.add_typer(db_app, name="db")
 
 DataDir = Annotated[
@@ -114,8 +175,53 @@ def version() -> None:
 
     Example: instapods version
     """
-    typer.echo(__version__)
+    show({"version": __version__}, lambda: typer.echo(__version__))
+
+
+def hoist(argv: list[str]) -> list[str]:
+    """Move the global options to the front (they may follow the command), up to `--`."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest += argv[index:]
+            break
+        if arg in GLOBAL_FLAGS or (arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg):
+            front.append(arg)
+        elif arg in GLOBAL_OPTIONS and index + 1 < len(argv):
+            front += argv[index : index + 2]
+            index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
 
 
 def main() -> None:
-    app()
+    code = 0
+    try:
+        result = app(args=hoist(sys.argv[1:]), prog_name="instapods", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except CliError as error:
+        err.print(f"error: {error.message}", markup=False)
+        code = error.code
+    except typer.Abort:
+        err.print("interrupted")
+        code = 130
+    except TyperException as error:  # click's errors (Typer carries its own click)
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            err.print(message, markup=False)  # the help of a group called without a command
+        else:
+            hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+            err.print(f"error: {message}{hint}", markup=False)
+        code = int(getattr(error, "exit_code", EXIT_USAGE))
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        code = 130
+    finally:
+        state.close()
+    sys.exit(code)
