@@ -504,7 +504,9 @@ def plans() -> None:
 
 
 def _price(plan: dict[str, Any]) -> str:
-    return f"{plan['price_cents'] / 100:g} {plan.get('currency', '')}".strip()
+    currency = str(plan.get("currency", "")).upper()
+    amount = f"{plan['price_cents'] / 100:g}"
+    return f"${amount}" if currency == "USD" else f"{amount} {currency}".strip()
 
 
 def regions() -> None:

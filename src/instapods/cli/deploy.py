@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import typer
 
-from instapods.cli.client import EXIT_USAGE, CliError
+from instapods.cli.client import EXIT_CONNECTION, EXIT_USAGE, CliError
 from instapods.cli.commands import api, reload, wait_running
 from instapods.cli.context import note, out, progress, show
 
@@ -150,16 +150,27 @@ def send(name: str, remote: str, plan: Plan) -> dict[str, Any]:
                 info.mtime = int(time.time())
                 with open(item.full, "rb") as handle:
                     tar.addfile(info, handle)
-        archive.seek(0)
         mb = plan.bytes / 1e6
-        with progress(f"Uploading {len(plan.upload)} files ({mb:.1f} MB)"):
-            result: dict[str, Any] = api().post(
-                f"/api/pods/{name}/files/unpack",
-                data={"path": remote, "delete": plan.delete},
-                files={"archive": ("files.tar.gz", archive, "application/gzip")},
-                timeout=1800,
-            )
-    return result
+        with progress(f"Uploading {count_files(len(plan.upload))} ({mb:.1f} MB)"):
+            for attempt in range(3):  # an unpack can be sent again: same files, same deletions
+                archive.seek(0)
+                try:
+                    result: dict[str, Any] = api().post(
+                        f"/api/pods/{name}/files/unpack",
+                        data={"path": remote, "delete": plan.delete},
+                        files={"archive": ("files.tar.gz", archive, "application/gzip")},
+                        timeout=1800,
+                    )
+                    return result
+                except CliError as error:
+                    if error.code != EXIT_CONNECTION or attempt == 2:
+                        raise
+                    time.sleep(0.3)
+    raise AssertionError("unreachable")
+
+
+def count_files(count: int) -> str:
+    return f"{count} file" + ("" if count == 1 else "s")
 
 
 def sync(name: str, folder: Path, remote: str, patterns: Sequence[str],
@@ -169,7 +180,7 @@ def sync(name: str, folder: Path, remote: str, patterns: Sequence[str],
         note(f"Files up to date ({plan.unchanged} unchanged)")
         return {"uploaded": [], "deleted": [], "unchanged": plan.unchanged}
     send(name, remote, plan)
-    note(f"Uploaded {len(plan.upload)} files, deleted {len(plan.delete)}, "
+    note(f"Uploaded {count_files(len(plan.upload))}, deleted {len(plan.delete)}, "
          f"{plan.unchanged} unchanged")  # fmt: skip
     return {"uploaded": [f.path for f in plan.upload], "deleted": plan.delete,
             "unchanged": plan.unchanged}  # fmt: skip

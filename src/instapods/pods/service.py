@@ -124,7 +124,7 @@ async def _claim_name(caller: Caller, name: str) -> None:
     if existing is None:
         return
     if existing.deleted_at is None:
-        raise Conflict(f"The name {name} is taken")
+        raise Conflict(f"The pod name {name!r} is already in use; pick another name")
     if utcnow() - existing.deleted_at < NAME_RESERVATION:
         raise Conflict(f"The name {name} belonged to a deleted pod and is reserved for 7 days")
     await repository.purge(caller.session, existing)
@@ -168,7 +168,7 @@ async def _new_pod(caller: Caller, name: str, preset: str, plan: PlanConfig,
     try:
         await caller.session.flush()
     except IntegrityError:  # a concurrent create took the name or the slot
-        raise Conflict(f"The name {name} is taken") from None
+        raise Conflict(f"The pod name {name!r} is already in use; pick another name") from None
     return pod
 
 
