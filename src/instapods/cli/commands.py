@@ -275,9 +275,10 @@ def reload(name: str) -> dict[str, Any]:
             result: dict[str, Any] = api().post(f"/api/pods/{name}/reload", timeout=900)
         except CliError as error:
             first, _, rest = error.message.partition("\n")
-            if rest:
-                err.print(rest.rstrip(), markup=False)
-                error.message = first if first.endswith(")") else f"{first} (400)"
+            if rest:  # the tool's output: printed as it is, then the one-line error
+                suffix = f" ({error.status})"
+                err.print(rest.removesuffix(suffix).rstrip(), markup=False)
+                error.message = first + suffix
             raise
     return result
 
