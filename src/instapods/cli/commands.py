@@ -27,6 +27,7 @@ teams_app = typer.Typer(
 
 PodName = Annotated[str, typer.Argument(help="The pod's name", metavar="NAME")]
 WAIT_TIMEOUT = 300.0
+FOLLOW_WINDOW = 1000  # lines asked for on each poll of `logs -f`
 
 
 def api() -> Api:
@@ -351,13 +352,12 @@ def logs(
     try:
         while True:
             found = api().get(f"/api/pods/{name}/logs", params=params)["lines"]
-            fresh = [line for line in found if _key(line) not in seen]
-            seen.update(_key(line) for line in found)
-            if first or fresh:
-                _print_lines(fresh if not first else found)
-            first = False
+            _print_lines(found if first else [ln for ln in found if _key(ln) not in seen])
+            seen = {_key(line) for line in found}  # what the next poll may repeat
             if not follow:
                 return
+            first = False
+            params["lines"] = FOLLOW_WINDOW
             time.sleep(1.0)
     except KeyboardInterrupt:
         return  # Ctrl-C ends a follow; nothing else to say
