@@ -207,6 +207,7 @@ def pods_get(name: PodName) -> None:
 def wait_running(name: str, timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
     """Poll the pod until it is no longer being created; an error status is a CliError."""
     deadline = time.monotonic() + timeout
+    pause = 0.05  # a pod usually runs a fraction of a second after it was asked for
     with progress(f"Waiting for {name}"):
         while True:
             pod: dict[str, Any] = api().get(f"/api/pods/{name}")
@@ -214,7 +215,8 @@ def wait_running(name: str, timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
                 break
             if time.monotonic() > deadline:
                 raise CliError(f"pod {name} is still {pod['status']} after {timeout:.0f} s")
-            time.sleep(0.3)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 1.0)
     if pod["status"] == "error":
         raise CliError(f"pod {name} could not be created: {pod.get('status_message')}")
     return pod

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import typer
 
-from instapods.cli.client import EXIT_CONNECTION, EXIT_USAGE, CliError
+from instapods.cli.client import EXIT_CONNECTION, EXIT_USAGE, CliError, client
 from instapods.cli.commands import api, reload, wait_running
 from instapods.cli.context import note, out, progress, show
 
@@ -204,10 +204,10 @@ def wait_answering(url: str, timeout: float = ANSWER_TIMEOUT) -> int:
         headers = {"Host": parts.netloc}
     deadline = time.monotonic() + timeout
     last = "no answer"
-    with progress("Waiting for the app to answer"), httpx.Client(timeout=5, verify=True) as http:
+    with progress("Waiting for the app to answer"), client(target, timeout=5) as http:
         while time.monotonic() < deadline:
             try:
-                response = http.get(target, headers=headers)
+                response = http.get("", headers=headers)
                 if response.status_code not in (502, 503, 504):
                     return response.status_code
                 last = f"{response.status_code}"
