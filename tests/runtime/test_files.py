@@ -522,6 +522,10 @@ async def test_manifest_hashes_every_file_skipping_excluded_names_and_paths(
     assert len(everything) == len(tree)
     assert [e.path for e in await files.manifest(f"{APP}/lib", ["*.txt"])] == ["util.js"]
     assert await files.manifest(f"{APP}/missing", []) == []
+    # a leading "/" anchors a pattern to the top: /node_modules, not deep/node_modules
+    anchored = [e.path for e in await files.manifest(APP, ["/node_modules", "/*.log", "lib"])]
+    assert sorted(anchored) == ["deep/node_modules/x.js", "empty", "index.js", "logs/app.log",
+                                "run.sh"]  # fmt: skip
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["tar", "tar.gz"])

@@ -92,8 +92,22 @@ class Target:
         parts = urlsplit(chosen)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise CliError(f"--api must be an http(s) URL, not {chosen!r}", EXIT_USAGE)
-        found = token or os.environ.get("INSTAPODS_TOKEN") or config.get("token")
+        tokens = config.get("tokens")
+        tokens = tokens if isinstance(tokens, dict) else {}
+        found = token or os.environ.get("INSTAPODS_TOKEN") or tokens.get(chosen)
         return cls(chosen, str(found) if found else None)
+
+
+def remember_token(api: str, token: str | None) -> Path:
+    """Store (or, with None, forget) the token of one API: a token is only ever sent to the
+    API it was made by."""
+    config = read_config()
+    tokens = dict(config.get("tokens") or {})
+    if token is None:
+        tokens.pop(api, None)
+    else:
+        tokens[api] = token
+    return write_config({**config, "api": api, "tokens": tokens})
 
 
 class Api:
@@ -180,6 +194,6 @@ def _checked(response: httpx.Response) -> httpx.Response:
             f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict)
         )
     code = EXIT_AUTH if response.status_code == 401 else EXIT_API
-    if response.status_code == 401:
+    if response.status_code == 401 and response.request.url.path != "/api/auth/login":
         message += " (sign in with `instapods auth login`)"
     raise CliError(f"{message} ({response.status_code})", code, response.status_code)

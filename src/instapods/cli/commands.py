@@ -7,22 +7,33 @@ import shlex
 import sys
 import time
 import webbrowser
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
 
-from instapods.cli.client import EXIT_USAGE, Api, CliError, read_config, write_config
+from instapods.cli.client import EXIT_USAGE, Api, CliError, remember_token
 from instapods.cli.context import err, note, out, progress, show, state, table
 
-auth_app = typer.Typer(rich_markup_mode=None, help="Sign in and out.", no_args_is_help=True)
+auth_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Sign in and out.\n\nExample: instapods auth login --email me@example.com",
+    no_args_is_help=True,
+)
 pods_app = typer.Typer(
-    rich_markup_mode=None, help="Create, inspect and manage pods.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Create, inspect and manage pods.\n\nExample: instapods pods create hello --wait",
+    no_args_is_help=True,
 )
 env_app = typer.Typer(
-    rich_markup_mode=None, help="A pod's environment variables.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="A pod's environment variables.\n\nExample: instapods env set hello NODE_ENV=production",
+    no_args_is_help=True,
 )
 teams_app = typer.Typer(
-    rich_markup_mode=None, help="Your teams, and which one commands act on.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Your teams, and which one commands act on.\n\nExample: instapods teams use acme",
+    no_args_is_help=True,
 )
 
 PodName = Annotated[str, typer.Argument(help="The pod's name", metavar="NAME")]
@@ -54,8 +65,8 @@ def login(
     target = state.target()
     token = with_token or state.token
     if token is None:
-        email = email or typer.prompt("Email", err=True)
-        password = getpass.getpass("Password: ", stream=sys.stderr)
+        email = email or ask("Email: ")
+        password = ask("Password: ", secret=True)
         session = Api(type(target)(target.api, None))
         try:
             token = session.post("/api/auth/login", json={"email": email, "password": password})[
@@ -68,9 +79,28 @@ def login(
         user = checked.get("/api/auth/user")
     finally:
         checked.close()
-    path = write_config({**read_config(), "api": target.api, "token": token})
+    path = remember_token(target.api, token)
     show({"user": user, "api": target.api, "config": str(path)},
          lambda: out.print(f"Signed in to {target.api} as {user['email']}"))  # fmt: skip
+
+
+def ask(prompt: str, secret: bool = False) -> str:
+    """A line from the user: the prompt on stderr (stdout stays the command's), the answer
+    from the terminal (not echoed when secret) or, without one, from stdin."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt, stream=sys.stderr) if secret else input_line(prompt)
+    sys.stderr.write(prompt + "\n")  # no terminal echoes the answer: end the line here
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        raise CliError(f"no answer to {prompt.strip(': ')!r} on stdin", EXIT_USAGE)
+    return answer.rstrip("\r\n")
+
+
+def input_line(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @auth_app.command("logout")
@@ -79,14 +109,13 @@ def logout() -> None:
 
     Example: instapods auth logout
     """
-    config = read_config()
-    if state.target().token:
+    target = state.target()
+    if target.token:
         try:
             api().post("/api/auth/logout")
         except CliError as error:
             note(f"the server did not revoke the token: {error.message}")
-    config.pop("token", None)
-    write_config(config)
+    remember_token(target.api, None)
     show({"status": "logged_out"}, lambda: out.print("Signed out"))
 
 
@@ -281,7 +310,7 @@ def reload(name: str) -> dict[str, Any]:
             if rest:  # the tool's output: printed as it is, then the one-line error
                 suffix = f" ({error.status})"
                 err.print(rest.removesuffix(suffix).rstrip(), markup=False)
-                error.message = first + suffix
+                error.message = first.rstrip(": ") + suffix
             raise
     return result
 
@@ -349,13 +378,13 @@ def logs(
     params: dict[str, Any] = {"lines": lines}
     if service:
         params["service"] = service
-    seen: set[tuple[str, str, str]] = set()
+    seen: Counter[tuple[str, str, str]] = Counter()
     first = True
     try:
         while True:
             found = api().get(f"/api/pods/{name}/logs", params=params)["lines"]
-            _print_lines(found if first else [ln for ln in found if _key(ln) not in seen])
-            seen = {_key(line) for line in found}  # what the next poll may repeat
+            _print_lines(found if first else _fresh(found, seen))
+            seen = Counter(_key(line) for line in found)  # what the next poll may repeat
             if not follow:
                 return
             first = False
@@ -363,6 +392,20 @@ def logs(
             time.sleep(1.0)
     except KeyboardInterrupt:
         return  # Ctrl-C ends a follow; nothing else to say
+
+
+def _fresh(found: list[dict[str, Any]], seen: Counter[tuple[str, str, str]]) -> list[Any]:
+    """The lines of `found` beyond those the previous window held (counted, so a line that
+    repeats within a second is printed as often as it was logged)."""
+    left = Counter(seen)
+    fresh = []
+    for line in found:
+        key = _key(line)
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            fresh.append(line)
+    return fresh
 
 
 def _key(line: dict[str, Any]) -> tuple[str, str, str]:

@@ -85,17 +85,23 @@ def excludes_of(folder: Path, extra: Sequence[str]) -> list[str]:
         for line in ignore.read_text(errors="replace").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
-                patterns.append(line.strip("/") if line.endswith("/") else line.lstrip("/"))
+                patterns.append(line.rstrip("/") or line)  # "/build/" is /build, anchored
     return patterns
 
 
 def excluded(relative: str, patterns: Sequence[str]) -> bool:
-    """A pattern without "/" matches a name at any depth; one with "/" the relative path."""
+    """A pattern without "/" matches a name at any depth; one with "/" the relative path; a
+    leading "/" anchors it to the folder's top (the pod's manifest follows the same rule)."""
     name = relative.rsplit("/", 1)[-1]
-    return any(
-        fnmatch.fnmatchcase(relative, p) if "/" in p else fnmatch.fnmatchcase(name, p)
-        for p in patterns
-    )
+    for pattern in patterns:
+        if "/" in pattern:  # name by name, so "*" never crosses a "/"
+            steps, names = pattern.lstrip("/").split("/"), relative.split("/")
+            hit = len(steps) == len(names) and all(map(fnmatch.fnmatchcase, names, steps))
+        else:
+            hit = fnmatch.fnmatchcase(name, pattern)
+        if hit:
+            return True
+    return False
 
 
 def local_files(folder: Path, patterns: Sequence[str]) -> list[LocalFile]:
@@ -135,8 +141,18 @@ def plan_sync(name: str, folder: Path, remote: str, patterns: Sequence[str],
         or known[f.path]["executable"] != f.executable
     ]  # fmt: skip
     local = {f.path for f in mine}
-    gone = sorted(p for p in known if p not in local) if delete else []
-    return Plan(upload=upload, delete=gone, unchanged=len(mine) - len(upload))
+    if not delete:
+        return Plan(upload=upload, delete=[], unchanged=len(mine) - len(upload))
+    # A file that takes the place of a folder: the folder goes whole, its files with it.
+    remote_dirs = {k[:i] for k in known for i, c in enumerate(k) if c == "/"}
+    replaced = local & remote_dirs
+    gone = [p for p in known if p not in local and not _below(p, replaced)]
+    return Plan(upload=upload, delete=sorted([*gone, *replaced]),
+                unchanged=len(mine) - len(upload))  # fmt: skip
+
+
+def _below(path: str, folders: set[str]) -> bool:
+    return any(path[:i] in folders for i, c in enumerate(path) if c == "/")
 
 
 def send(name: str, remote: str, plan: Plan) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from instapods.cli.deploy import APP, excludes_of, folder_of, sync
 
 files_app = typer.Typer(
     rich_markup_mode=None,
-    help="A pod's files (paths inside the pod: /home/instapod/app/…).",
+    help="A pod's files (paths inside the pod: /home/instapod/app/…).\n\n"
+    "Example: instapods files ls hello public",
     no_args_is_help=True,
 )
 TEXT_LIMIT = 10 * 1024 * 1024

@@ -33,7 +33,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(
-    rich_markup_mode=None, help="Database maintenance (on the server).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Database maintenance (on the server).\n\nExample: instapods db upgrade",
+    no_args_is_help=True,
 )
 GLOBAL_FLAGS = ("--json",)
 GLOBAL_OPTIONS = ("--api", "--token")

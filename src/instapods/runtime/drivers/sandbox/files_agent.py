@@ -473,7 +473,17 @@ def copy_data(reader: int, writer: int) -> None:
 
 
 def excluded(name: str, relative: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in patterns)
+    """A pattern with no "/" matches a name at any depth; one with "/" the relative path; a
+    leading "/" anchors it to the top ("/build" is build, not src/build)."""
+    for pattern in patterns:
+        if "/" in pattern:  # name by name, so "*" never crosses a "/"
+            steps, names = pattern.lstrip("/").split("/"), relative.split("/")
+            hit = len(steps) == len(names) and all(map(fnmatch.fnmatchcase, names, steps))
+        else:
+            hit = fnmatch.fnmatchcase(name, pattern)
+        if hit:
+            return True
+    return False
 
 
 def op_manifest(channel: Channel, request: Message, _: int | None) -> Message:
@@ -544,6 +554,7 @@ def op_unpack(channel: Channel, request: Message, pipe: int | None) -> Message:
                     if not channel.verdict():
                         return {"ok": False, "problem": "invalid", "message": "unpack cancelled"}
                     preflight(path, base, files, folders, deletions)
+                    deleted = sum(remove_below(path, [*base, *names]) for names in deletions)
                     for names in folders:
                         os.close(open_dir(path, [*base, *names], create=True))
                     by_parent: dict[tuple[str, ...], list[tuple[int, str]]] = {}
@@ -554,7 +565,6 @@ def op_unpack(channel: Channel, request: Message, pipe: int | None) -> Message:
                         with closing(parent):
                             for index, name in moves:
                                 move_in(staging, str(index), parent, name, path)
-                    deleted = sum(remove_below(path, [*base, *names]) for names in deletions)
             finally:
                 with contextlib.suppress(OSError, Problem):
                     remove_at(top, staging_name, staging_name)
@@ -591,12 +601,20 @@ def preflight(
     deletions: list[list[str]],
 ) -> None:
     """Check every place an unpack will touch before it touches any: a parent that leads out
-    of the roots, a file in the way of a folder or a folder in the way of a file."""
+    of the roots, a file in the way of a folder or a folder in the way of a file (unless the
+    unpack deletes it first)."""
+    doomed = {tuple(names) for names in deletions}
+
+    def replaced(names: tuple[str, ...]) -> bool:
+        return any(names[:length] in doomed for length in range(1, len(names) + 1))
+
     leaves: dict[tuple[str, ...], list[str]] = {}  # parent -> the file names going there
     for names, _ in files:
         leaves.setdefault(tuple(names[:-1]), []).append(names[-1])
     parents = set(leaves) | {tuple(n) for n in folders} | {tuple(n[:-1]) for n in deletions}
     for parent in sorted(parents):
+        if replaced(parent):
+            continue
         try:
             fd = open_dir(path, [*base, *parent])
         except Problem as problem:
@@ -605,6 +623,8 @@ def preflight(
             raise
         with closing(fd):
             for name in leaves.get(parent, []):
+                if (*parent, name) in doomed:
+                    continue
                 with contextlib.suppress(FileNotFoundError):
                     if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                         raise Problem(
