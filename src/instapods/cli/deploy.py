@@ -91,7 +91,8 @@ def excludes_of(folder: Path, extra: Sequence[str]) -> list[str]:
 
 def excluded(relative: str, patterns: Sequence[str]) -> bool:
     """A pattern without "/" matches a name at any depth; one with "/" the relative path; a
-    leading "/" anchors it to the folder's top (the pod's manifest follows the same rule)."""
+    leading "/" anchors it to the folder's top. The pod's manifest follows the same rule, in
+    files_agent.excluded (tests/cli/test_patterns.py keeps the two the same)."""
     name = relative.rsplit("/", 1)[-1]
     for pattern in patterns:
         if "/" in pattern:  # name by name, so "*" never crosses a "/"
