@@ -262,5 +262,6 @@ def test_version_prints_the_version() -> None:
 def test_a_bad_port_is_a_usage_error() -> None:
     result = run_cli("server", "--port", "not-a-port")
     assert result.returncode == 2
-    assert "Usage: instapods server" in result.stderr
+    assert result.stderr.startswith("error: Invalid value for '--port'")
+    assert "`instapods server --help`" in result.stderr  # one line, pointing at the help
     assert "Traceback" not in result.stderr
