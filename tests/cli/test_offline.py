@@ -17,6 +17,7 @@ import typer.core
 from instapods.cli.deploy import excludes_of, local_files
 from instapods.cli.main import app
 from tests.cli.support import Cli, Result, error_line, write_tree
+from tests.e2e.support import INSTAPODS
 
 NOWHERE = "http://127.0.0.1:1"  # nothing listens on port 1: connection refused at once
 CLIENT_MODULES = ["instapods", "instapods.cli", "instapods.cli.client", "instapods.cli.commands",
@@ -187,3 +188,17 @@ def test_a_password_from_stdin_prints_no_python_warning(tmp_path: Path) -> None:
     assert "Password:" in result.stderr, result
     assert "Warning" not in result.stderr, result
     assert "getpass.py" not in result.stderr, result
+
+
+def test_shell_completion_completes_commands() -> None:
+    def complete(words: str) -> list[str]:
+        env = {"COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1),
+               "_INSTAPODS_COMPLETE": "complete_bash", "PATH": "/usr/bin:/bin"}  # fmt: skip
+        done = subprocess.run([str(INSTAPODS)], env=env, capture_output=True, text=True,
+                              timeout=30, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("instapods po") == ["pods"]
+    assert complete("instapods pods re") == ["restart", "reload", "resize"]
+    assert "sync" in complete("instapods files s")
