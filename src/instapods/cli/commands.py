@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import shlex
 import sys
 import time
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from instapods.cli.client import EXIT_USAGE, Api, CliError, remember_token
+from instapods.cli.client import EXIT_USAGE, Api, CliError, Target, remember_token
 from instapods.cli.context import err, note, out, progress, show, state, table
 
 auth_app = typer.Typer(
@@ -67,14 +68,14 @@ def login(
     if token is None:
         email = email or ask("Email: ")
         password = ask("Password: ", secret=True)
-        session = Api(type(target)(target.api, None))
+        session = Api(Target(target.api, None))
         try:
             token = session.post("/api/auth/login", json={"email": email, "password": password})[
                 "token"
             ]
         finally:
             session.close()
-    checked = Api(type(target)(target.api, token))
+    checked = Api(Target(target.api, token))
     try:
         user = checked.get("/api/auth/user")
     finally:
@@ -415,7 +416,7 @@ def _key(line: dict[str, Any]) -> tuple[str, str, str]:
 def _print_lines(lines: list[dict[str, Any]]) -> None:
     for line in lines:
         if state.json:
-            sys.stdout.write(__import__("json").dumps(line) + "\n")
+            sys.stdout.write(json.dumps(line) + "\n")
         else:
             out.print(f"[dim]{line['timestamp']} {line['service']}[/dim] ", end="")
             out.print(line["message"], markup=False)
