@@ -1217,6 +1217,15 @@ async def test_files_work_on_a_pod_never_started(driver: Driver, host: Host) -> 
     assert served.stdout.strip() == "b'hello'"
 
 
+async def test_a_pod_out_of_processes_gets_an_error_not_a_hang(driver: Driver) -> None:
+    spec = pod_spec(pids=1)  # the agent cannot start its interpreter's threads, or fork
+    await driver.create(spec)
+    with pytest.raises(FileError) as refused:
+        await asyncio.wait_for(driver.files(spec).listing(APP), 30)
+    assert refused.value.problem == FileProblem.BUSY
+    assert "out of memory or processes" in refused.value.message
+
+
 async def test_stop_ends_the_agents_and_files_work_after_it(driver: Driver, host: Host) -> None:
     spec = pod_spec(python_server())
     await driver.create(spec)

@@ -14,7 +14,7 @@ from instapods.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
 from instapods.models import Pod
 from instapods.pods import runtime_view
 from instapods.pods.service import Caller, find, find_for_change, record
-from instapods.runtime.errors import PodNotFound
+from instapods.runtime.errors import PodNotFound, RuntimeDriverError
 from instapods.runtime.files import (
     Download,
     FileError,
@@ -49,6 +49,8 @@ class Files:
             raise _app_error(self.pod, error) from None
         except PodNotFound:
             raise Conflict(f"Pod {self.pod.name} has no files on this server yet") from None
+        except RuntimeDriverError as error:  # the files agent could not start in the pod
+            raise Conflict(f"The files of pod {self.pod.name} cannot be reached: {error}") from None
 
     async def listing(self, path: str) -> Listing:
         with self.translated():

@@ -350,7 +350,9 @@ async def _gone_is_busy(work: Awaitable[T]) -> T:
         return await work
     except AgentGone:
         raise FileError(
-            FileProblem.BUSY, "The pod's files were busy (it may be stopping); try again"
+            FileProblem.BUSY,
+            "The pod's files agent ended (the pod may be stopping, or out of memory or "
+            "processes); try again",
         ) from None
 
 
