@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -250,7 +251,7 @@ class SandboxFiles(PodFiles):
     @contextlib.asynccontextmanager
     async def read(self, path: str) -> AsyncIterator[Download]:
         async with self.pool.agent() as agent:
-            reader, writer = _pipe()
+            reader, writer = _pipe(ours="r")
             try:
                 try:
                     await agent.send({"op": "read", "path": path}, writer)
@@ -295,7 +296,7 @@ class SandboxFiles(PodFiles):
     ) -> dict[str, Any]:
         """Send `chunks` to the agent through a pipe; commit only when all of it arrived."""
         async with self.pool.agent() as agent:
-            reader, writer = _pipe()
+            reader, writer = _pipe(ours="w")
             try:
                 await agent.send(message, reader)
             except BaseException:
@@ -360,11 +361,12 @@ def _time(mtime: float) -> datetime:
     return datetime.fromtimestamp(mtime, UTC)
 
 
-def _pipe() -> tuple[int, int]:
+def _pipe(ours: str) -> tuple[int, int]:
+    """A pipe (reader, writer) whose `ours` end ("r" or "w") does not block; the agent's
+    end, sent to it, does."""
     reader, writer = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(reader if ours == "r" else writer, False)
     with contextlib.suppress(OSError):
-        import fcntl
-
         fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     return reader, writer
 
@@ -384,9 +386,8 @@ async def _ready(add: Callable[..., None], remove: Callable[[int], object], fd: 
 
 
 async def _read(fd: int) -> bytes:
-    """Read what the pipe holds (up to CHUNK), waiting without blocking the loop."""
+    """Read what the pipe (our end non-blocking) holds, up to CHUNK, waiting in the loop."""
     loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
     while True:
         try:
             return os.read(fd, CHUNK)
@@ -395,8 +396,8 @@ async def _read(fd: int) -> bytes:
 
 
 async def _write(fd: int, data: bytes) -> None:
+    """Write all of `data` into the pipe (our end non-blocking), waiting in the loop."""
     loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
     view = memoryview(data)
     while view:
         try:

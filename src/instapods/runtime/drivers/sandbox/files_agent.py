@@ -31,7 +31,7 @@ import sys
 import tarfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 ROOTS = ("/home/instapod", "/var/www", "/tmp")
@@ -253,23 +253,37 @@ def op_read(channel: Channel, request: Message, pipe: int | None) -> Message:
 
 
 def pump(source: int, target: int) -> int:
-    """Copy everything from `source` to `target` (a pipe on one side), in the kernel when it
-    can. Returns the bytes copied."""
+    """Copy everything from `source` to `target` (a pipe on one side). Returns the bytes."""
+    return move_bytes(source, target, os.splice, (errno.EINVAL, errno.ENOSYS))
+
+
+def move_bytes(
+    source: int,
+    target: int,
+    in_kernel: Callable[[int, int, int], int],
+    unsupported: tuple[int, ...],
+) -> int:
+    """Copy `source` to its end into `target` with `in_kernel` (splice, copy_file_range), or by
+    reading and writing where it answers one of the `unsupported` errors. Returns the bytes."""
     total = 0
     while True:
         try:
-            moved = os.splice(source, target, CHUNK)
+            moved = in_kernel(source, target, CHUNK)
         except OSError as error:
-            if error.errno not in (errno.EINVAL, errno.ENOSYS):
+            if error.errno not in unsupported:
                 raise
             data = os.read(source, CHUNK)
             moved = len(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(target, view) :]
+            write_all(target, data)
         if moved == 0:
             return total
         total += moved
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def new_file(directory: int, mode: int = 0o644) -> int:
@@ -457,19 +471,7 @@ def copy_entry(source: int, name: str, target: int, new_name: str) -> None:
 
 
 def copy_data(reader: int, writer: int) -> None:
-    while True:
-        try:
-            moved = os.copy_file_range(reader, writer, CHUNK)
-        except OSError as error:
-            if error.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS):
-                raise
-            data = os.read(reader, CHUNK)
-            moved = len(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(writer, view) :]
-        if moved == 0:
-            return
+    move_bytes(reader, writer, os.copy_file_range, (errno.EXDEV, errno.EINVAL, errno.ENOSYS))
 
 
 def excluded(name: str, relative: str, patterns: list[str]) -> bool:
@@ -674,9 +676,7 @@ def stage(pipe: int, staging: int) -> tuple[list[tuple[list[str], int]], list[li
                     assert source is not None
                     with closing(os.open(str(len(files)), flags, mode, dir_fd=staging)) as fd:
                         while data := source.read(CHUNK):
-                            view = memoryview(data)
-                            while view:
-                                view = view[os.write(fd, view) :]
+                            write_all(fd, data)
                     files.append((names, mode))
                     size += member.size
                 else:
