@@ -31,8 +31,6 @@ may run meanwhile: a new pod takes a slot no namespace on the host uses.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import http.client
 import io
 import json
@@ -40,7 +38,6 @@ import os
 import random
 import re
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -64,12 +61,13 @@ from pod_start import (
     delete_and_wait,
     machine,
     other_servers,
+    print_dropped,
+    print_machine,
     register,
     running_server,
 )
 
 from instapods.cli.deploy import APP, DEFAULT_EXCLUDES
-from instapods.runtime.drivers.sandbox.driver import SandboxDriver
 
 T = TypeVar("T")
 TRACE_RUNS = 3
@@ -713,16 +711,11 @@ def report_targets(results: Results) -> None:
 def report(results: Results) -> None:
     print(f"instapods deploy of a 200-file static site ({results.site_bytes / 1024:.0f} KB): "
           f"{results.runs} runs each, median (min-max)")  # fmt: skip
-    print(f"machine: {results.machine}; at the end {results.load_after}")
-    if results.neighbours:
-        print(f"WARNING: {len(results.neighbours)} other `instapods server` processes ran "
-              "beside this one; the times are pessimistic")  # fmt: skip
+    print_machine(results.machine, results.load_after, results.neighbours)
     for part in (report_times, report_phases, report_imports):
         print()
         part(results)
-    dropped = ", ".join(results.dropped[:5]) + (", …" if len(results.dropped) > 5 else "")
-    print(f"\nAPI requests the edge closed unanswered (sent again): {len(results.dropped)}"
-          f"{f' ({dropped})' if dropped else ''}")  # fmt: skip
+    print_dropped(results.dropped)
     for failure in results.failures:
         print(f"FAILED: {failure}")
     print()
@@ -735,29 +728,6 @@ def report(results: Results) -> None:
 def check_host() -> None:
     if os.geteuid() != 0:
         sys.exit("run as root: pods need namespaces, cgroups and loop mounts")
-
-
-def clean_up(root: Path) -> None:
-    """What a failed run may have left: with no other `instapods server` on the host, all of
-    bench/pod_start.py's clean-up; else only our pods and files (the others' pods need the
-    host's pod firewall, which that clean-up may remove)."""
-    if not other_servers():
-        pod_start.clean_up(root)
-        return
-    pods_dir = root / "pods"
-    if pods_dir.exists():
-
-        async def destroy_all() -> None:
-            driver = SandboxDriver(pods_dir)
-            for entry in pods_dir.iterdir():
-                if entry.is_dir():
-                    await driver.destroy(entry.name)
-            await driver.close()
-
-        asyncio.run(destroy_all())
-    shutil.rmtree(root, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        BASE.rmdir()
 
 
 def main(argv: list[str]) -> None:
@@ -776,7 +746,7 @@ def main(argv: list[str]) -> None:
             finally:
                 pods.remove_all()
     finally:
-        clean_up(root)
+        pod_start.clean_up(root)
     report(results)
 
 

@@ -57,6 +57,8 @@ from pod_start import (
     delete_and_wait,
     machine,
     other_servers,
+    print_dropped,
+    print_machine,
     register,
     running_server,
 )
@@ -450,16 +452,11 @@ def report_targets(results: Results) -> None:
 def report(results: Results) -> None:
     print(f"files API: {results.runs} runs each after one warm-up, median (min-max); "
           f"MB = 2^20 bytes")  # fmt: skip
-    print(f"machine: {results.machine}; at the end {results.load_after}")
-    if results.neighbours:
-        print(f"WARNING: {len(results.neighbours)} other `instapods server` processes ran "
-              "beside this one; the times are pessimistic")  # fmt: skip
+    print_machine(results.machine, results.load_after, results.neighbours)
     for part in (report_transfers, report_listing, report_writes):
         print()
         part(results)
-    dropped = ", ".join(results.dropped[:5]) + (", …" if len(results.dropped) > 5 else "")
-    print(f"\nAPI requests the edge closed unanswered (sent again): {len(results.dropped)}"
-          f"{f' ({dropped})' if dropped else ''}")  # fmt: skip
+    print_dropped(results.dropped)
     print()
     report_targets(results)
 

@@ -325,7 +325,7 @@ def running_server(root: Path, idle: int) -> Iterator[Server]:
 
 def clean_up(root: Path) -> None:
     """Remove what a failed run may have left on the host: pods (processes, cgroups, network
-    namespaces, mounts), then the pod firewall if no pod of anyone is left, then the files."""
+    namespaces, mounts), then the pod firewall if no one else needs it, then the files."""
     pods_dir = root / "pods"
     if pods_dir.exists():
 
@@ -337,7 +337,10 @@ def clean_up(root: Path) -> None:
             await driver.close()
 
         asyncio.run(destroy_all())
-    if not any(n.startswith("vp") and n[2:].isdigit() for n in os.listdir("/sys/class/net")):
+    # The firewall is every pod's: it stays while any pod, or any other server (whose next pods
+    # need it), is left on the host.
+    pods_left = any(n.startswith("vp") and n[2:].isdigit() for n in os.listdir("/sys/class/net"))
+    if not pods_left and not other_servers():
         asyncio.run(network.remove_firewall())
     shutil.rmtree(root, ignore_errors=True)
     with contextlib.suppress(OSError):
@@ -659,13 +662,24 @@ def report_targets(results: Results) -> None:
             f"{control:6.0f} MB", control < TARGET_CONTROL_MB)  # fmt: skip
 
 
+def print_machine(machine: str, load_after: str, neighbours: set[int]) -> None:
+    """The lines under a benchmark's title: the machine, its load, and other servers."""
+    print(f"machine: {machine}; at the end {load_after}")
+    if neighbours:
+        print(f"WARNING: {len(neighbours)} other `instapods server` processes shared "
+              "the CPUs during the run; the times are pessimistic")  # fmt: skip
+
+
+def print_dropped(dropped: list[str]) -> None:
+    shown = ", ".join(dropped[:5]) + (", …" if len(dropped) > 5 else "")
+    print(f"\nAPI requests the edge closed unanswered (sent again): {len(dropped)}"
+          f"{f' ({shown})' if shown else ''}")  # fmt: skip
+
+
 def report(results: Results) -> None:
     print(f"pod start-up and memory: {results.runs} runs each, GET / polled every "
           f"{POLL * 1000:.0f} ms")  # fmt: skip
-    print(f"machine: {results.machine}; at the end {results.load_after}")
-    if results.neighbours:
-        print(f"WARNING: {len(results.neighbours)} other `instapods server` processes shared "
-              "the CPUs during the run; the times are pessimistic")  # fmt: skip
+    print_machine(results.machine, results.load_after, results.neighbours)
     for part in (report_times, report_memory, report_edge, report_targets):
         print()
         part(results)
