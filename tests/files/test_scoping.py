@@ -32,7 +32,7 @@ from instapods.config import Settings
 from instapods.models import Role
 from instapods.runtime.files import pod_path
 from tests.files.support import APP, Part, events, multipart, ok, put, targz
-from tests.fixtures.errors import error_of
+from tests.fixtures.errors import answered_as_missing, error_of
 from tests.fixtures.factories import Factory, UserHandle
 from tests.fixtures.http import Client
 from tests.fixtures.pods import running_worker, wait_for_status
@@ -195,9 +195,7 @@ async def check(world: World, case: Case, actor: Actor) -> list[str]:
         problems.append(f"{label}: failed with {response.status_code} but changed something")
     if actor == "outsider":
         missing = await send(world.clients[actor], case, MISSING, actor)
-        seen = (response.status_code, response.json())
-        if seen != (missing.status_code, missing.json()) or seen[1] != {"error": "Pod not found"}:
-            problems.append(f"{label}: {seen} differs from a missing pod's answer")
+        problems += answered_as_missing(label, response, missing)
     return problems
 
 

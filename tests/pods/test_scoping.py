@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from instapods.app import create_app
 from instapods.config import Settings
 from instapods.models import Job, Pod, PodEvent, Role
-from tests.fixtures.errors import error_of
+from tests.fixtures.errors import answered_as_missing, error_of
 from tests.fixtures.factories import Factory, UserHandle
 from tests.fixtures.http import Client
 from tests.fixtures.pods import running_worker, wait_for_status
@@ -207,9 +207,7 @@ async def run(world: World, case: Case, actor: Actor) -> list[str]:
         problems.append(f"{label}: failed with {response.status_code} but changed something")
     if actor == "outsider":
         missing = await send(caller, case, {**values, "name": MISSING})
-        seen = (response.status_code, response.json())
-        if seen != (missing.status_code, missing.json()) or seen[1] != {"error": "Pod not found"}:
-            problems.append(f"{label}: {seen} differs from a missing pod's answer")
+        problems += answered_as_missing(label, response, missing)
     return problems
 
 
