@@ -275,9 +275,9 @@ def pods_create(
     show(pod, lambda: pod_summary(pod))
 
 
-def _lifecycle(action: str, past: str) -> None:
+def _lifecycle(action: str, doing: str, past: str) -> None:
     def command(name: PodName) -> None:
-        with progress(f"{action.capitalize()}ing {name}"):
+        with progress(f"{doing} {name}"):
             pod = api().post(f"/api/pods/{name}/{action}", timeout=600)
         show(pod, lambda: out.print(f"Pod {name} {past} ({pod['status']})"))
 
@@ -285,9 +285,9 @@ def _lifecycle(action: str, past: str) -> None:
     pods_app.command(action)(command)
 
 
-_lifecycle("start", "started")
-_lifecycle("stop", "stopped")
-_lifecycle("restart", "restarted")
+_lifecycle("start", "Starting", "started")
+_lifecycle("stop", "Stopping", "stopped")
+_lifecycle("restart", "Restarting", "restarted")
 
 
 @pods_app.command("reload")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from instapods.cli.client import Api, Target
@@ -70,19 +69,10 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 @contextmanager
-def progress(description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
-    """A spinner (or a bar, with `total`) on stderr while a long step runs; yields
-    `advance(amount=1, description=None)`."""
+def progress(description: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs (on a terminal, and not with --json)."""
     if state.json or not err.is_terminal:
-        yield lambda amount=1, description=None: None
+        yield
         return
-    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
-    if total is not None:
-        columns.append(BarColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-
-        def advance(amount: float = 1, description: str | None = None) -> None:
-            bar.update(task, advance=amount, description=description or bar.tasks[0].description)
-
-        yield advance
+    with err.status(description, spinner="dots"):
+        yield
