@@ -14,7 +14,6 @@ import stat
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from instapods.runtime.errors import RuntimeDriverError
@@ -48,10 +47,6 @@ class FileEntry:
     mode: int  # st_mode, of the entry itself (a symlink is a symlink)
     size: int
     mtime: float  # seconds since the epoch
-
-    @property
-    def modified_at(self) -> datetime:
-        return datetime.fromtimestamp(self.mtime, UTC)
 
     @property
     def is_dir(self) -> bool:
@@ -89,7 +84,6 @@ class Download:
     """An open file of the pod being read: its size, then its bytes in chunks."""
 
     size: int
-    modified_at: datetime
     chunks: AsyncIterator[bytes]
 
 

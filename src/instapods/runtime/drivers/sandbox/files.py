@@ -17,7 +17,6 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -267,8 +266,7 @@ class SandboxFiles(PodFiles):
                     finished = True
 
                 try:
-                    yield Download(size=int(head["size"]), modified_at=_time(head["mtime"]),
-                                   chunks=chunks())  # fmt: skip
+                    yield Download(size=int(head["size"]), chunks=chunks())
                 except BaseException:
                     agent.broken = True  # whatever went wrong, it is mid-conversation
                     raise
@@ -355,10 +353,6 @@ async def _gone_is_busy(work: Awaitable[T]) -> T:
             "The pod's files agent ended (the pod may be stopping, or out of memory or "
             "processes); try again",
         ) from None
-
-
-def _time(mtime: float) -> datetime:
-    return datetime.fromtimestamp(mtime, UTC)
 
 
 def _pipe(ours: str) -> tuple[int, int]:

@@ -244,7 +244,7 @@ def op_read(channel: Channel, request: Message, pipe: int | None) -> Message:
         fd = open_file(path)
         with closing(fd):
             info = os.fstat(fd)
-            channel.send({"ok": True, "size": info.st_size, "mtime": info.st_mtime})
+            channel.send({"ok": True, "size": info.st_size})
             try:
                 pump(fd, pipe)
             except BrokenPipeError:
