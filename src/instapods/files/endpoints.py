@@ -219,15 +219,15 @@ async def manifest(
         "schema": {"type": "object", "required": ["archive"], "properties": {
             "path": {"type": "string", "description": "Target directory (default the app root)"},
             "delete": {"type": "array", "items": {"type": "string"},
-                       "description": "Paths relative to `path` to remove afterwards"},
+                       "description": "Paths relative to `path` to remove first"},
             "archive": {"type": "string", "format": "binary",
                         "description": "A tar archive, optionally gzip-compressed"},
         }}}}}},
 )  # fmt: skip
 async def unpack(name: str, request: Request, who: CallerDep) -> UnpackedOut:
-    """Write a tar(.gz) of files into `path` and remove the `delete` paths, in one request:
-    the archive is unpacked inside the pod into a staging folder, and its files are moved
-    into place only once all of it arrived intact."""
+    """Remove the `delete` paths and write a tar(.gz) of files into `path`, in one request:
+    the archive is unpacked inside the pod into a staging folder, and nothing changes until
+    all of it arrived intact."""
     files = await files_of(who, name, change=True)
     stream = FormStream(request, "archive", who.platform.settings.max_archive_bytes)
     form = await stream.start()

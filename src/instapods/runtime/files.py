@@ -172,6 +172,7 @@ class PodFiles(abc.ABC):
     async def unpack(
         self, root: str, archive: AsyncIterable[bytes], delete: Sequence[str]
     ) -> Unpacked:
-        """Write the files of a tar archive (optionally gzip-compressed) under `root`, each
-        atomically, then remove `delete` (paths relative to `root`). Regular files and
-        directories only; a member outside `root` makes it INVALID before anything changes."""
+        """Remove `delete` (paths relative to `root`), then write the files of a tar archive
+        (optionally gzip-compressed) under `root`, each atomically, once all of it arrived.
+        Regular files and directories only; a member outside `root` makes it INVALID before
+        anything changes."""

@@ -534,7 +534,7 @@ def member_names(name: str) -> list[str]:
 
 def op_unpack(channel: Channel, request: Message, pipe: int | None) -> Message:
     """Unpack a tar stream into a hidden staging folder of the target, then (on "commit") check
-    every place it goes, move every file into place and remove the `delete` paths."""
+    every place it goes, remove the `delete` paths and move every file into place."""
     path, delete = request["path"], [str(p) for p in request.get("delete", [])]
     if pipe is None:
         raise Problem("invalid", "unpack needs a pipe")
